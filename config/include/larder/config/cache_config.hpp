@@ -1,0 +1,103 @@
+// cache_config: every setting of a larder cache, as plain values.
+//
+// The seed document's settings (the `cache:` block, the model/training/system profiles, the TOML
+// file form and the CACHE_* environment variables) all land here, already validated and resolved:
+// sizes are bytes, durations are std::chrono values, percentages of memory have been turned into
+// bytes. Code that consumes a cache_config never re-validates it.
+//
+// Plain value type: copy freely; distinct objects are safe to use from different threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace larder {
+
+// Eviction policy of a memory tier (seed: `cache.memory.type`, TOML `[cache] policy`).
+enum class memory_policy { lru, fifo };
+
+// How a cache profile cleans up (seed: `cleanup_policy` of the profile blocks). lru and fifo evict
+// by recency or insertion order; time drops entries older than max_age; size evicts once usage
+// passes eviction_threshold down to a low-water mark.
+enum class cleanup_policy { lru, fifo, time, size };
+
+std::string_view to_string(memory_policy p) noexcept;
+std::string_view to_string(cleanup_policy p) noexcept;
+
+// The inverse of to_string, ignoring ASCII case ("LRU" is lru); nullopt for any other word.
+std::optional<memory_policy> parse_memory_policy(std::string_view name) noexcept;
+std::optional<cleanup_policy> parse_cleanup_policy(std::string_view name) noexcept;
+
+struct memory_config {
+  std::uint64_t size_bytes = 1000ull * 1000 * 1000;
+  memory_policy policy = memory_policy::lru;
+  bool compression = true;
+  // 0 means no limit on the number of entries.
+  std::uint64_t max_items = 0;
+  std::chrono::seconds cleanup_interval{300};
+
+  bool operator==(const memory_config&) const = default;
+};
+
+struct disk_config {
+  std::uint64_t size_bytes = 10000ull * 1000 * 1000;
+  std::filesystem::path path = "./cache";
+  std::chrono::seconds cleanup_interval{3600};
+  bool use_mmap = false;
+
+  bool operator==(const disk_config&) const = default;
+};
+
+struct model_cache_profile {
+  std::uint64_t size_bytes = 1024ull * 1000 * 1000;
+  std::string format = "safetensors";
+  bool compression = true;
+  cleanup_policy policy = cleanup_policy::lru;
+
+  bool operator==(const model_cache_profile&) const = default;
+};
+
+struct training_cache_profile {
+  std::uint64_t size_bytes = 512ull * 1000 * 1000;
+  std::uint32_t batch_buffer = 32;
+  std::uint32_t prefetch = 4;
+  cleanup_policy policy = cleanup_policy::fifo;
+
+  bool operator==(const training_cache_profile&) const = default;
+};
+
+struct system_cache_profile {
+  std::uint64_t size_bytes = 256ull * 1000 * 1000;
+  std::filesystem::path temp_dir = ".cache/temp";
+  std::chrono::seconds max_age{86400};
+  cleanup_policy policy = cleanup_policy::time;
+
+  bool operator==(const system_cache_profile&) const = default;
+};
+
+struct logging_config {
+  // One of trace, debug, info, warn, error, critical, off.
+  std::string level = "info";
+
+  bool operator==(const logging_config&) const = default;
+};
+
+struct cache_config {
+  memory_config memory;
+  disk_config disk;
+  // Once usage crosses eviction_threshold x budget, a tier evicts until it is below that mark.
+  // In (0, 1].
+  double eviction_threshold = 0.9;
+  model_cache_profile model_cache;
+  training_cache_profile training_cache;
+  system_cache_profile system_cache;
+  logging_config logging;
+
+  bool operator==(const cache_config&) const = default;
+};
+
+}  // namespace larder

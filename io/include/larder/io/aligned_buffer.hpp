@@ -1,0 +1,55 @@
+// aligned_buffer: a writable byte buffer from mimalloc whose data starts on a chosen alignment.
+//
+// Disk reads with O_DIRECT need buffers aligned to the device's logical block size; cache values
+// need a few bytes in front of their data for a reference count. One allocation serves both:
+// the buffer keeps `header_room` bytes before data() that its owner may use (a cache value builds
+// its control block there, so freezing a buffer into a value copies nothing).
+//
+// Owns its memory, move-only. Thread safety: distinct objects are safe; a shared object is not.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <utility>
+
+namespace larder::io {
+
+class aligned_buffer {
+ public:
+  // Bytes available in front of data(), aligned to alignof(std::max_align_t).
+  static constexpr std::size_t header_room = 32;
+  // Alignment used when none is asked for: enough for any scalar.
+  static constexpr std::size_t default_alignment = alignof(std::max_align_t);
+
+  aligned_buffer() noexcept = default;
+  // REQUIRES: alignment is a power of two and at least alignof(std::max_align_t).
+  // Throws std::bad_alloc when memory runs out.
+  explicit aligned_buffer(std::size_t size, std::size_t alignment = default_alignment);
+  ~aligned_buffer();
+
+  aligned_buffer(aligned_buffer&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+  aligned_buffer& operator=(aligned_buffer&& other) noexcept;
+  aligned_buffer(const aligned_buffer&) = delete;
+  aligned_buffer& operator=(const aligned_buffer&) = delete;
+
+  std::byte* data() noexcept { return data_; }
+  const std::byte* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+  std::span<std::byte> span() noexcept { return {data_, size_}; }
+
+  // Gives up ownership; the caller frees the block with release_block(). Used by owners that
+  // keep a header in header_room and must free the memory themselves.
+  std::byte* release() noexcept {
+    size_ = 0;
+    return std::exchange(data_, nullptr);
+  }
+  // Frees a block given up by release(), given the data pointer it returned.
+  static void release_block(std::byte* data) noexcept;
+
+ private:
+  std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace larder::io

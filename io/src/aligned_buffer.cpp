@@ -1,0 +1,62 @@
+#include "larder/io/aligned_buffer.hpp"
+
+#include <cassert>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#ifndef LARDER_PLAIN_ALLOCATOR
+#include <mimalloc.h>
+#endif
+
+namespace larder::io {
+
+#ifdef LARDER_PLAIN_ALLOCATOR
+// Sanitizer builds allocate with the C library so that AddressSanitizer sees every value buffer
+// (it cannot see inside mimalloc's pages). The block's start is stored just below header_room.
+namespace {
+constexpr std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+}  // namespace
+
+aligned_buffer::aligned_buffer(std::size_t size, std::size_t alignment) {
+  assert(alignment >= default_alignment && (alignment & (alignment - 1)) == 0);
+  const std::size_t offset = round_up(header_room + sizeof(void*), alignment);
+  void* block = std::aligned_alloc(alignment, round_up(offset + size, alignment));
+  if (block == nullptr) throw std::bad_alloc();
+  data_ = static_cast<std::byte*>(block) + offset;
+  size_ = size;
+  std::memcpy(data_ - header_room - sizeof(void*), &block, sizeof(void*));
+}
+
+void aligned_buffer::release_block(std::byte* data) noexcept {
+  void* block = nullptr;
+  std::memcpy(&block, data - header_room - sizeof(void*), sizeof(void*));
+  std::free(block);
+}
+#else
+aligned_buffer::aligned_buffer(std::size_t size, std::size_t alignment) {
+  assert(alignment >= default_alignment && (alignment & (alignment - 1)) == 0);
+  // mi_malloc_aligned_at aligns the address `header_room` bytes into the block: that is data().
+  void* block = mi_malloc_aligned_at(header_room + size, alignment, header_room);
+  if (block == nullptr) throw std::bad_alloc();
+  data_ = static_cast<std::byte*>(block) + header_room;
+  size_ = size;
+}
+
+void aligned_buffer::release_block(std::byte* data) noexcept { mi_free(data - header_room); }
+#endif
+
+aligned_buffer::~aligned_buffer() {
+  if (data_ != nullptr) release_block(data_);
+}
+
+aligned_buffer& aligned_buffer::operator=(aligned_buffer&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) release_block(data_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+}  // namespace larder::io
