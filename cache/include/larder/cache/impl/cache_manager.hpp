@@ -1,0 +1,40 @@
+// Template bodies of cache_manager; include <larder/cache/cache_manager.hpp> instead.
+#pragma once
+
+#include <utility>
+
+namespace larder {
+
+template <typename Loader>
+asio::awaitable<blob> cache_manager::get_or_load(std::string_view key, Loader loader,
+                                                 put_options options) {
+  if (auto hit = memory_.get(key)) co_return std::move(*hit);
+  co_return co_await loads_.run(key,
+                                [&] { return load_and_store(key, loader, options); });
+}
+
+template <typename Loader>
+asio::awaitable<blob> cache_manager::load_and_store(std::string_view key, Loader& loader,
+                                                    put_options options) {
+  // A flight for this key may have finished between our miss and becoming the leader.
+  if (auto hit = memory_.get(key)) co_return std::move(*hit);
+  load_count_.fetch_add(1, std::memory_order_relaxed);
+  blob value = co_await loader();
+  memory_.put(key, value, options);
+  co_return value;
+}
+
+template <typename T>
+asio::awaitable<std::optional<T>> cache_manager::get_as(std::string_view key) {
+  auto value = co_await get(key);
+  if (!value) co_return std::nullopt;
+  co_return codec<T>::decode(*value);
+}
+
+template <typename T>
+asio::awaitable<bool> cache_manager::put_as(std::string_view key, const T& value,
+                                            put_options options) {
+  co_return co_await put(key, codec<T>::encode(value), options);
+}
+
+}  // namespace larder

@@ -1,0 +1,138 @@
+// memory_tier: the in-memory tier of a larder cache, a sharded hash table of blobs under a byte
+// budget.
+//
+// 1. Sharding. A key's xxh3 hash picks its shard; each shard has its own lock, hash map and
+//    eviction policy, so threads working on different keys rarely meet. A hit takes one shard
+//    lock, finds the entry, tells the policy, and copies out a blob (a reference count bump):
+//    no allocation, no shared counter.
+// 2. Budget. Every entry is charged its value bytes, its key bytes and entry_overhead_bytes.
+//    The budget is global, kept in one atomic written only by puts and removals: once usage
+//    would pass eviction_threshold x capacity (the high-water mark), the put evicts, first from
+//    its own shard and then from the others in turn, until usage is back under the mark. An
+//    entry whose charge alone exceeds the high-water mark is rejected. Under concurrent puts,
+//    usage may pass the mark by the entries being inserted at that moment, never for longer than
+//    their put calls.
+// 3. max_items bounds the number of entries the same way (0: no bound).
+// 4. Expiry. An entry put with a TTL is a miss once its time has come and is dropped when looked
+//    up or purged; reading the clock is skipped for entries without a TTL.
+// 5. Order. With one shard the eviction order is exactly the policy's; with several, each shard
+//    follows its policy and the shards are drained in turn.
+//
+// Thread safety: every member function may be called concurrently from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include <larder/cache/blob.hpp>
+#include <larder/cache/memory_entry.hpp>
+#include <larder/cache/put_options.hpp>
+#include <larder/config/cache_config.hpp>
+
+namespace larder {
+
+struct memory_tier_options {
+  // REQUIRES: capacity_bytes > 0.
+  std::uint64_t capacity_bytes = 0;
+  // In (0, 1]: the fraction of capacity_bytes that usage is kept under.
+  double eviction_threshold = 1.0;
+  std::uint64_t max_items = 0;
+  memory_policy policy = memory_policy::lru;
+  // 0 chooses from the capacity (one shard per 8 MiB, from 1 to 64); otherwise rounded up to a
+  // power of two.
+  std::size_t shards = 0;
+  // Time source for expiry; empty means std::chrono::steady_clock. Tests set a manual clock.
+  std::function<std::chrono::steady_clock::time_point()> clock;
+
+  // The memory settings of a configuration: memory.size, memory.type, memory.max_items and
+  // eviction_threshold.
+  static memory_tier_options from_config(const cache_config& config);
+};
+
+struct memory_tier_stats {
+  std::uint64_t entries = 0;
+  std::uint64_t bytes_used = 0;
+  std::uint64_t capacity_bytes = 0;
+  std::uint64_t high_water_bytes = 0;
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t insertions = 0;
+  std::uint64_t replacements = 0;
+  std::uint64_t removals = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t expirations = 0;
+  // Puts refused because the entry alone is larger than the high-water mark.
+  std::uint64_t rejections = 0;
+
+  double hit_rate() const noexcept {
+    const auto lookups = hits + misses;
+    return lookups == 0 ? 0.0 : static_cast<double>(hits) / static_cast<double>(lookups);
+  }
+};
+
+class memory_tier {
+ public:
+  // Per-entry bytes charged beyond key and value: the entry itself, its hash-map node and bucket
+  // slot (about 64 bytes in libstdc++), and the blob's control block. An estimate of the real
+  // footprint, so that many small entries cannot overrun the budget.
+  static const std::size_t entry_overhead_bytes;
+
+  explicit memory_tier(memory_tier_options options);
+  ~memory_tier();
+  memory_tier(const memory_tier&) = delete;
+  memory_tier& operator=(const memory_tier&) = delete;
+
+  // The value under key, or nullopt. A hit counts as an access for the eviction policy.
+  std::optional<blob> get(std::string_view key);
+
+  // Stores value under key, replacing any previous value, then evicts down to the budget.
+  // Returns false, storing nothing, when the entry alone exceeds the high-water mark.
+  bool put(std::string_view key, blob value, const put_options& options = {});
+
+  // Removes key; returns whether it was there.
+  bool erase(std::string_view key);
+
+  // Whether key is present and unexpired. Not an access: the policy does not see it.
+  bool contains(std::string_view key) const;
+
+  void clear();
+
+  // Drops every expired entry; returns how many.
+  std::size_t purge_expired();
+
+  memory_tier_stats stats() const;
+
+  std::size_t shard_count() const noexcept;
+  memory_policy policy() const noexcept { return policy_kind_; }
+  std::uint64_t capacity_bytes() const noexcept { return capacity_; }
+  std::uint64_t high_water_bytes() const noexcept { return high_water_; }
+  std::uint64_t bytes_used() const noexcept { return used_bytes_.load(std::memory_order_relaxed); }
+
+  static std::uint64_t charge_for(std::size_t key_size, std::size_t value_size) noexcept;
+
+ private:
+  struct shard;
+
+  std::int64_t now_ns() const;
+  shard& shard_for(std::uint64_t hash) const noexcept;
+  bool over_budget() const noexcept;
+  void evict_to_fit(std::size_t first_shard, const memory_entry* keep);
+
+  std::uint64_t capacity_;
+  std::uint64_t high_water_;
+  std::uint64_t max_items_;
+  memory_policy policy_kind_;
+  std::function<std::chrono::steady_clock::time_point()> clock_;
+  std::size_t shard_mask_;
+  std::unique_ptr<shard[]> shards_;
+  std::atomic<std::uint64_t> used_bytes_{0};
+  std::atomic<std::uint64_t> entry_count_{0};
+};
+
+}  // namespace larder

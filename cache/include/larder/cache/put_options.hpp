@@ -1,0 +1,14 @@
+// put_options: per-entry settings given with a put.
+#pragma once
+
+#include <chrono>
+
+namespace larder {
+
+struct put_options {
+  // Time to live from the moment of the put; zero means the entry never expires. An expired
+  // entry is a miss and is dropped when next looked up or when expired entries are purged.
+  std::chrono::nanoseconds ttl{0};
+};
+
+}  // namespace larder

@@ -1,0 +1,273 @@
+#include "larder/cache/memory_tier.hpp"
+
+#include <chrono>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace larder {
+namespace {
+
+using namespace std::chrono_literals;
+
+blob value_of(std::size_t size, char fill = 'v') { return blob::copy_of(std::string(size, fill)); }
+
+// Capacity for exactly `n` entries of a one-byte key and `value_size`-byte value.
+std::uint64_t room_for(std::size_t n, std::size_t value_size) {
+  return n * memory_tier::charge_for(1, value_size);
+}
+
+memory_tier_options one_shard(std::uint64_t capacity, memory_policy policy = memory_policy::lru) {
+  memory_tier_options o;
+  o.capacity_bytes = capacity;
+  o.policy = policy;
+  o.shards = 1;
+  return o;
+}
+
+std::string present(const memory_tier& tier, const std::string& keys) {
+  std::string out;
+  for (char k : keys) {
+    if (tier.contains(std::string(1, k))) out += k;
+  }
+  return out;
+}
+
+TEST(MemoryTier, RoundTripsValuesAndCountsHitsAndMisses) {
+  memory_tier tier(one_shard(1 << 20));
+  EXPECT_TRUE(tier.put("k", blob::copy_of(std::string_view("value"))));
+  auto hit = tier.get("k");
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(hit->view(), "value");
+  EXPECT_FALSE(tier.get("absent"));
+  auto s = tier.stats();
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.misses, 1u);
+  EXPECT_EQ(s.insertions, 1u);
+  EXPECT_EQ(s.entries, 1u);
+  EXPECT_DOUBLE_EQ(s.hit_rate(), 0.5);
+}
+
+TEST(MemoryTier, ChargesKeyValueAndOverhead) {
+  memory_tier tier(one_shard(1 << 20));
+  tier.put("abc", value_of(100));
+  tier.put("de", value_of(10));
+  EXPECT_EQ(tier.bytes_used(), 3 + 100 + 2 + 10 + 2 * memory_tier::entry_overhead_bytes);
+  EXPECT_GE(memory_tier::entry_overhead_bytes, sizeof(memory_entry));
+  tier.erase("abc");
+  EXPECT_EQ(tier.bytes_used(), 2 + 10 + memory_tier::entry_overhead_bytes);
+}
+
+// Worked example: room for three entries. a b c in, a read, d in: LRU evicts b, FIFO evicts a.
+TEST(MemoryTier, LruEvictsTheLeastRecentlyUsed) {
+  memory_tier tier(one_shard(room_for(3, 100)));
+  for (const char* k : {"a", "b", "c"}) tier.put(k, value_of(100));
+  ASSERT_TRUE(tier.get("a"));
+  tier.put("d", value_of(100));
+  EXPECT_EQ(present(tier, "abcd"), "acd");
+  tier.put("e", value_of(100));
+  EXPECT_EQ(present(tier, "abcde"), "ade");
+  EXPECT_EQ(tier.stats().evictions, 2u);
+}
+
+TEST(MemoryTier, FifoEvictsTheOldestInsertion) {
+  memory_tier tier(one_shard(room_for(3, 100), memory_policy::fifo));
+  for (const char* k : {"a", "b", "c"}) tier.put(k, value_of(100));
+  ASSERT_TRUE(tier.get("a"));
+  tier.put("d", value_of(100));
+  EXPECT_EQ(present(tier, "abcd"), "bcd");
+  tier.put("e", value_of(100));
+  EXPECT_EQ(present(tier, "abcde"), "cde");
+}
+
+TEST(MemoryTier, ALargeEntryEvictsAsManyAsItNeeds) {
+  memory_tier tier(one_shard(room_for(4, 100)));
+  for (const char* k : {"a", "b", "c", "d"}) tier.put(k, value_of(100));
+  // Needs the room of two and a bit entries: evicts a, b and c.
+  tier.put("e", value_of(2 * memory_tier::charge_for(1, 100) + 50));
+  EXPECT_EQ(present(tier, "abcde"), "de");
+  EXPECT_LE(tier.bytes_used(), tier.capacity_bytes());
+}
+
+TEST(MemoryTier, EvictionThresholdKeepsUsageUnderItsMark) {
+  auto o = one_shard(room_for(10, 100));
+  o.eviction_threshold = 0.5;
+  memory_tier tier(o);
+  for (char k = 'a'; k <= 'j'; ++k) tier.put(std::string(1, k), value_of(100));
+  EXPECT_EQ(tier.stats().entries, 5u);
+  EXPECT_EQ(present(tier, "abcdefghij"), "fghij");
+  EXPECT_LE(tier.bytes_used(), tier.high_water_bytes());
+}
+
+TEST(MemoryTier, MaxItemsBoundsTheEntryCount) {
+  auto o = one_shard(1 << 20);
+  o.max_items = 2;
+  memory_tier tier(o);
+  for (const char* k : {"a", "b", "c"}) tier.put(k, value_of(1));
+  EXPECT_EQ(present(tier, "abc"), "bc");
+}
+
+TEST(MemoryTier, AnEntryLargerThanTheHighWaterMarkIsRejectedAndEvictsNothing) {
+  memory_tier tier(one_shard(room_for(2, 100)));
+  tier.put("a", value_of(100));
+  EXPECT_FALSE(tier.put("b", value_of(room_for(2, 100))));
+  EXPECT_EQ(present(tier, "ab"), "a");
+  EXPECT_EQ(tier.stats().rejections, 1u);
+}
+
+TEST(MemoryTier, PutReplacesTheValueAndItsCharge) {
+  memory_tier tier(one_shard(1 << 20));
+  tier.put("k", value_of(10, 'x'));
+  tier.put("k", value_of(30, 'y'));
+  EXPECT_EQ(tier.get("k")->view(), std::string(30, 'y'));
+  EXPECT_EQ(tier.bytes_used(), memory_tier::charge_for(1, 30));
+  auto s = tier.stats();
+  EXPECT_EQ(s.entries, 1u);
+  EXPECT_EQ(s.replacements, 1u);
+}
+
+TEST(MemoryTier, AHeldValueOutlivesItsEviction) {
+  memory_tier tier(one_shard(room_for(1, 100)));
+  tier.put("a", value_of(100, 'a'));
+  blob held = *tier.get("a");
+  tier.put("b", value_of(100, 'b'));
+  EXPECT_FALSE(tier.contains("a"));
+  EXPECT_EQ(held.view(), std::string(100, 'a'));
+}
+
+class MemoryTierExpiry : public ::testing::Test {
+ protected:
+  MemoryTierExpiry() {
+    auto o = one_shard(1 << 20);
+    o.clock = [this] { return now_; };
+    tier_ = std::make_unique<memory_tier>(o);
+  }
+  std::chrono::steady_clock::time_point now_{std::chrono::hours(1000)};
+  std::unique_ptr<memory_tier> tier_;
+};
+
+TEST_F(MemoryTierExpiry, AnEntryExpiresWhenItsTtlHasPassed) {
+  tier_->put("short", value_of(1), {.ttl = 10s});
+  tier_->put("forever", value_of(1));
+  now_ += 9s;
+  EXPECT_TRUE(tier_->contains("short"));
+  EXPECT_TRUE(tier_->get("short"));
+  now_ += 1s;
+  EXPECT_FALSE(tier_->contains("short"));
+  EXPECT_FALSE(tier_->get("short"));
+  EXPECT_TRUE(tier_->get("forever"));
+  auto s = tier_->stats();
+  EXPECT_EQ(s.expirations, 1u);
+  EXPECT_EQ(s.entries, 1u);
+  EXPECT_EQ(tier_->bytes_used(), memory_tier::charge_for(7, 1));
+}
+
+TEST_F(MemoryTierExpiry, PurgeDropsOnlyExpiredEntries) {
+  tier_->put("a", value_of(1), {.ttl = 5s});
+  tier_->put("b", value_of(1), {.ttl = 50s});
+  tier_->put("c", value_of(1));
+  now_ += 10s;
+  EXPECT_EQ(tier_->purge_expired(), 1u);
+  EXPECT_EQ(present(*tier_, "abc"), "bc");
+}
+
+TEST(MemoryTier, EraseAndClearEmptyTheTier) {
+  memory_tier tier(one_shard(1 << 20));
+  for (const char* k : {"a", "b", "c"}) tier.put(k, value_of(10));
+  EXPECT_TRUE(tier.erase("b"));
+  EXPECT_FALSE(tier.erase("b"));
+  EXPECT_EQ(present(tier, "abc"), "ac");
+  tier.clear();
+  EXPECT_EQ(present(tier, "abc"), "");
+  EXPECT_EQ(tier.bytes_used(), 0u);
+  EXPECT_EQ(tier.stats().entries, 0u);
+  tier.put("a", value_of(10));  // usable after clear
+  EXPECT_TRUE(tier.get("a"));
+}
+
+TEST(MemoryTier, InvalidOptionsAreRefused) {
+  EXPECT_THROW(memory_tier(one_shard(0)), std::invalid_argument);
+  auto o = one_shard(100);
+  o.eviction_threshold = 1.5;
+  EXPECT_THROW(memory_tier{o}, std::invalid_argument);
+}
+
+TEST(MemoryTier, ShardCountFollowsCapacityOrRequest) {
+  auto shards_for = [](std::uint64_t capacity, std::size_t requested) {
+    memory_tier_options o;
+    o.capacity_bytes = capacity;
+    o.shards = requested;
+    return memory_tier(o).shard_count();
+  };
+  EXPECT_EQ(shards_for(1 << 20, 0), 1u);
+  EXPECT_EQ(shards_for(64ull << 20, 0), 8u);
+  EXPECT_EQ(shards_for(100ull << 30, 0), 64u);
+  EXPECT_EQ(shards_for(1 << 20, 5), 8u);
+}
+
+TEST(MemoryTier, ShardedTierKeepsAGlobalBudgetAndFitsEntriesLargerThanAShard) {
+  memory_tier_options o;
+  o.capacity_bytes = 1 << 20;
+  o.shards = 16;
+  memory_tier tier(o);
+  for (int i = 0; i < 1000; ++i) tier.put("k" + std::to_string(i), value_of(4000));
+  EXPECT_LE(tier.bytes_used(), tier.capacity_bytes());
+  // Bigger than capacity / shards: fits, evicting from whichever shards hold bytes.
+  EXPECT_TRUE(tier.put("big", value_of(600 << 10)));
+  EXPECT_TRUE(tier.contains("big"));
+  EXPECT_LE(tier.bytes_used(), tier.capacity_bytes());
+}
+
+// Random operations with random sizes against a model of what was last stored per key: the
+// budget holds after every put, and any value present is the one last put under its key.
+TEST(MemoryTier, PropertyBudgetNeverExceededAndValuesNeverMixed) {
+  for (memory_policy policy : {memory_policy::lru, memory_policy::fifo}) {
+    memory_tier_options o;
+    o.capacity_bytes = 64 << 10;
+    o.eviction_threshold = 0.8;
+    o.max_items = 40;
+    o.policy = policy;
+    o.shards = 4;
+    memory_tier tier(o);
+    std::mt19937 rng(12345);
+    std::map<std::string, std::string> last_put;
+    for (int step = 0; step < 20000; ++step) {
+      const std::string key = "key" + std::to_string(rng() % 100);
+      switch (rng() % 4) {
+        case 0:
+        case 1: {
+          std::string value = key + ":" + std::to_string(step);
+          value.resize(value.size() + rng() % 3000, '.');
+          if (tier.put(key, blob::copy_of(value))) last_put[key] = value;
+          ASSERT_LE(tier.bytes_used(), tier.high_water_bytes()) << "step " << step;
+          ASSERT_LE(tier.stats().entries, o.max_items) << "step " << step;
+          break;
+        }
+        case 2:
+          if (auto v = tier.get(key)) {
+            ASSERT_EQ(v->view(), last_put[key]) << "step " << step;
+          }
+          break;
+        case 3:
+          tier.erase(key);
+          break;
+      }
+    }
+    std::uint64_t expected_bytes = 0;
+    std::uint64_t expected_entries = 0;
+    for (const auto& [key, value] : last_put) {
+      if (tier.contains(key)) {
+        expected_bytes += memory_tier::charge_for(key.size(), value.size());
+        ++expected_entries;
+      }
+    }
+    EXPECT_EQ(tier.bytes_used(), expected_bytes);
+    EXPECT_EQ(tier.stats().entries, expected_entries);
+  }
+}
+
+}  // namespace
+}  // namespace larder
