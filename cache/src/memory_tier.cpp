@@ -151,6 +151,15 @@ std::optional<blob> memory_tier::get(std::string_view key) {
   return e->value;
 }
 
+std::optional<blob> memory_tier::peek(std::string_view key) const {
+  const std::uint64_t hash = hash_key(key);
+  const shard& s = shard_for(hash);
+  std::lock_guard lock(s.mu);
+  const memory_entry* e = s.find(key, hash);
+  if (e == nullptr || (e->expires_at_ns != 0 && now_ns() >= e->expires_at_ns)) return std::nullopt;
+  return e->value;
+}
+
 bool memory_tier::put(std::string_view key, blob value, const put_options& options) {
   const std::uint64_t hash = hash_key(key);
   const std::size_t shard_index = (hash >> 40) & shard_mask_;
@@ -227,13 +236,7 @@ bool memory_tier::erase(std::string_view key) {
   return true;
 }
 
-bool memory_tier::contains(std::string_view key) const {
-  const std::uint64_t hash = hash_key(key);
-  const shard& s = shard_for(hash);
-  std::lock_guard lock(s.mu);
-  const memory_entry* e = s.find(key, hash);
-  return e != nullptr && (e->expires_at_ns == 0 || now_ns() < e->expires_at_ns);
-}
+bool memory_tier::contains(std::string_view key) const { return peek(key).has_value(); }
 
 void memory_tier::clear() {
   for (std::size_t i = 0; i < shard_count(); ++i) {

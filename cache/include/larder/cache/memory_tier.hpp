@@ -91,6 +91,10 @@ class memory_tier {
   // The value under key, or nullopt. A hit counts as an access for the eviction policy.
   std::optional<blob> get(std::string_view key);
 
+  // The value under key, or nullopt, without counting a hit or miss or telling the policy: for a
+  // second look after a miss that was already counted.
+  std::optional<blob> peek(std::string_view key) const;
+
   // Stores value under key, replacing any previous value, then evicts down to the budget.
   // Returns false, storing nothing, when the entry alone exceeds the high-water mark.
   bool put(std::string_view key, blob value, const put_options& options = {});

@@ -17,7 +17,7 @@ template <typename Loader>
 asio::awaitable<blob> cache_manager::load_and_store(std::string_view key, Loader& loader,
                                                     put_options options) {
   // A flight for this key may have finished between our miss and becoming the leader.
-  if (auto hit = memory_.get(key)) co_return std::move(*hit);
+  if (auto hit = memory_.peek(key)) co_return std::move(*hit);
   load_count_.fetch_add(1, std::memory_order_relaxed);
   blob value = co_await loader();
   memory_.put(key, value, options);

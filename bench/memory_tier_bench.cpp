@@ -1,0 +1,229 @@
+// Memory-tier hit path against the baseline DESIGN.md names: std::unordered_map + std::mutex.
+//
+// Targets: try_get <= 50 ns and co_await get (hit) <= 100 ns per op on one thread; two threads
+// >= 1.8x the throughput of one. Each operation runs at 1 and 2 threads, larder and baseline in
+// the same run; a summary of ratios follows Google Benchmark's table.
+//
+//   build/release/bench/memory_tier_bench [--benchmark_min_time=0.5]
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "larder/cache/cache_manager.hpp"
+
+namespace {
+
+using larder::blob;
+
+constexpr std::size_t key_count = 10000;
+constexpr std::size_t value_bytes = 64;
+
+const std::vector<std::string>& keys() {
+  static const std::vector<std::string> k = [] {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < key_count; ++i) out.push_back("dataset/sample/" + std::to_string(i));
+    return out;
+  }();
+  return k;
+}
+
+// Each thread walks the keys with a stride so that threads touch different shards.
+std::size_t start_index(const benchmark::State& state) {
+  return static_cast<std::size_t>(state.thread_index()) * (key_count / 2 + 7);
+}
+
+larder::memory_tier_options tier_options() {
+  larder::memory_tier_options o;
+  o.capacity_bytes = 256ull << 20;  // everything fits: hits only
+  return o;
+}
+
+// The tier shared by the threads of a benchmark; filled once.
+larder::cache_manager& shared_cache() {
+  static boost::asio::io_context ctx;
+  static larder::cache_manager cache(ctx.get_executor(), tier_options());
+  static bool filled = [] {
+    for (const auto& k : keys()) cache.memory().put(k, blob::copy_of(std::string(value_bytes, 'v')));
+    return true;
+  }();
+  (void)filled;
+  return cache;
+}
+
+// The baseline: one map, one mutex, values shared the same way (a reference count bump).
+struct mutex_map {
+  std::mutex mu;
+  std::unordered_map<std::string, blob> map;
+
+  std::optional<blob> get(const std::string& key) {
+    std::lock_guard lock(mu);
+    auto it = map.find(key);
+    if (it == map.end()) return std::nullopt;
+    return it->second;
+  }
+  void put(const std::string& key, blob value) {
+    std::lock_guard lock(mu);
+    map.insert_or_assign(key, std::move(value));
+  }
+};
+
+mutex_map& shared_baseline() {
+  static mutex_map m;
+  static bool filled = [] {
+    for (const auto& k : keys()) m.put(k, blob::copy_of(std::string(value_bytes, 'v')));
+    return true;
+  }();
+  (void)filled;
+  return m;
+}
+
+void BM_baseline_get_hit(benchmark::State& state) {
+  auto& m = shared_baseline();
+  std::size_t i = start_index(state);
+  for (auto _ : state) {
+    auto v = m.get(keys()[i++ % key_count]);
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_try_get_hit(benchmark::State& state) {
+  auto& cache = shared_cache();
+  std::size_t i = start_index(state);
+  for (auto _ : state) {
+    auto v = cache.try_get(keys()[i++ % key_count]);
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// The benchmark loop runs inside a coroutine on this thread's own io_context, as a training
+// loop's coroutine would.
+template <typename Body>
+void run_in_coroutine(benchmark::State& state, Body body) {
+  boost::asio::io_context ctx;
+  boost::asio::co_spawn(ctx, body(state), boost::asio::detached);
+  ctx.run();
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_co_await_get_hit(benchmark::State& state) {
+  run_in_coroutine(state, [](benchmark::State& st) -> larder::asio::awaitable<void> {
+    auto& cache = shared_cache();
+    std::size_t i = start_index(st);
+    for (auto _ : st) {
+      auto v = co_await cache.get(keys()[i++ % key_count]);
+      benchmark::DoNotOptimize(v);
+    }
+  });
+}
+
+void BM_get_or_load_hit(benchmark::State& state) {
+  run_in_coroutine(state, [](benchmark::State& st) -> larder::asio::awaitable<void> {
+    auto& cache = shared_cache();
+    auto loader = []() -> larder::asio::awaitable<blob> { co_return blob(); };
+    std::size_t i = start_index(st);
+    for (auto _ : st) {
+      blob v = co_await cache.get_or_load(keys()[i++ % key_count], loader);
+      benchmark::DoNotOptimize(v);
+    }
+  });
+}
+
+void BM_baseline_put(benchmark::State& state) {
+  auto& m = shared_baseline();
+  const blob value = blob::copy_of(std::string(value_bytes, 'p'));
+  std::size_t i = start_index(state);
+  for (auto _ : state) m.put(keys()[i++ % key_count], value);
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_put(benchmark::State& state) {
+  auto& cache = shared_cache();
+  const blob value = blob::copy_of(std::string(value_bytes, 'p'));
+  std::size_t i = start_index(state);
+  for (auto _ : state) cache.memory().put(keys()[i++ % key_count], value);
+  state.SetItemsProcessed(state.iterations());
+}
+
+BENCHMARK(BM_baseline_get_hit)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_try_get_hit)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_co_await_get_hit)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_get_or_load_hit)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_baseline_put)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_put)->Threads(1)->Threads(2)->UseRealTime();
+
+// Collects throughput per (benchmark, threads) and prints ns/op, scaling and ratios to baseline.
+class summary_reporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const auto& run : runs) {
+      if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
+      auto it = run.counters.find("items_per_second");
+      if (it == run.counters.end()) continue;
+      std::string name = run.run_name.function_name;
+      rates_[name][run.threads] = it->second.value;
+    }
+  }
+
+  void print_summary() const {
+    std::printf("\nsummary (ns/op at 1 thread; scaling = ops/s at 2 threads / ops/s at 1)\n");
+    std::printf("%-22s %10s %10s %14s %12s\n", "operation", "ns/op", "scaling", "vs baseline",
+                "target");
+    row("BM_try_get_hit", "BM_baseline_get_hit", "<= 50 ns");
+    row("BM_co_await_get_hit", "BM_baseline_get_hit", "<= 100 ns");
+    row("BM_get_or_load_hit", "BM_baseline_get_hit", "");
+    row("BM_put", "BM_baseline_put", "");
+    row("BM_baseline_get_hit", "", "");
+    row("BM_baseline_put", "", "");
+    std::printf("two-thread target: scaling >= 1.8 for the larder rows.\n");
+  }
+
+ private:
+  double rate(const std::string& name, int threads) const {
+    auto it = rates_.find(name);
+    if (it == rates_.end()) return 0;
+    auto jt = it->second.find(threads);
+    return jt == it->second.end() ? 0 : jt->second;
+  }
+
+  void row(const std::string& name, const std::string& baseline, const char* target) const {
+    const double one = rate(name, 1);
+    const double two = rate(name, 2);
+    if (one == 0) return;
+    std::string versus = "-";
+    if (!baseline.empty() && rate(baseline, 1) > 0) {
+      // > 1 means larder is faster than the baseline.
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2fx faster", one / rate(baseline, 1));
+      versus = buf;
+    }
+    std::printf("%-22s %10.1f %10.2f %14s %12s\n", name.c_str() + 3, 1e9 / one,
+                two > 0 ? two / one : 0.0, versus.c_str(), target);
+  }
+
+  std::map<std::string, std::map<int, double>> rates_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  summary_reporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.print_summary();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,46 @@
+#include <larder/config/cache_config.hpp>
+
+#include "ascii_text.hpp"
+
+namespace larder {
+
+std::string_view to_string(memory_policy p) noexcept {
+  switch (p) {
+    case memory_policy::lru:
+      return "lru";
+    case memory_policy::fifo:
+      return "fifo";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(cleanup_policy p) noexcept {
+  switch (p) {
+    case cleanup_policy::lru:
+      return "lru";
+    case cleanup_policy::fifo:
+      return "fifo";
+    case cleanup_policy::time:
+      return "time";
+    case cleanup_policy::size:
+      return "size";
+  }
+  return "unknown";
+}
+
+std::optional<memory_policy> parse_memory_policy(std::string_view name) noexcept {
+  for (const memory_policy p : {memory_policy::lru, memory_policy::fifo}) {
+    if (equals_ignoring_case(name, to_string(p))) return p;
+  }
+  return std::nullopt;
+}
+
+std::optional<cleanup_policy> parse_cleanup_policy(std::string_view name) noexcept {
+  for (const cleanup_policy p :
+       {cleanup_policy::lru, cleanup_policy::fifo, cleanup_policy::time, cleanup_policy::size}) {
+    if (equals_ignoring_case(name, to_string(p))) return p;
+  }
+  return std::nullopt;
+}
+
+}  // namespace larder

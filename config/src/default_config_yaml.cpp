@@ -1,0 +1,56 @@
+#include <larder/config/config_loader.hpp>
+
+namespace larder {
+namespace {
+
+// The seed document's settings, with the keys it leaves unset at their documented defaults. It is
+// parsed like any user file, so it can only ever hold settings a user could write.
+constexpr std::string_view default_yaml =
+    R"(# larder configuration (built-in defaults: the seed document's values).
+# Sizes: a bare number is megabytes; or e.g. 512MB, 4GiB, 1.5G, 30% (of available memory; for
+# cache.disk.size, of the filesystem holding cache.disk.path). Durations: whole seconds, or e.g.
+# 90s, 5m, 1h, 1d. The CACHE_MEMORY_SIZE, CACHE_DISK_SIZE and CACHE_POLICY environment variables
+# override this file.
+cache:
+  memory:
+    size: 1000              # MB
+    type: lru               # lru or fifo (also settable as cache.policy)
+    compression: true
+    max_items: 0            # 0: no limit
+    cleanup_interval: 300   # seconds
+  disk:
+    size: 10000             # MB
+    path: ./cache
+    cleanup_interval: 3600  # seconds
+    use_mmap: false
+  eviction_threshold: 0.9   # evict once usage passes this share of the budget
+
+model_cache:
+  size: 1024                # MB
+  format: safetensors
+  compression: true
+  cleanup_policy: lru       # lru, fifo, time or size
+
+training_cache:
+  size: 512                 # MB
+  batch_buffer: 32
+  prefetch: 4
+  cleanup_policy: fifo
+
+system_cache:
+  size: 256                 # MB
+  temp_dir: .cache/temp
+  max_age: 86400            # seconds
+  cleanup_policy: time
+
+logging:
+  level: info               # trace, debug, info, warn, error, critical or off
+)";
+
+}  // namespace
+
+std::string_view default_config_yaml() noexcept {
+  return default_yaml;
+}
+
+}  // namespace larder

@@ -1,0 +1,697 @@
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include <larder/config/config_error.hpp>
+#include <larder/config/config_loader.hpp>
+
+#include "scratch_directory.hpp"
+
+namespace larder {
+namespace {
+
+using std::chrono::seconds;
+
+constexpr std::uint64_t mb = 1000 * 1000;
+constexpr std::uint64_t gib = 1024 * 1024 * 1024;
+
+// Runs `load` and returns the config_error it throws; fails the test if it throws nothing.
+template <typename Load>
+config_error error_from(Load load) {
+  try {
+    load();
+  } catch (const config_error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no config_error thrown";
+  return config_error{"", ""};
+}
+
+void expect_seed_defaults(const cache_config& cfg) {
+  EXPECT_EQ(cfg.memory.size_bytes, 1000 * mb);
+  EXPECT_EQ(cfg.memory.policy, memory_policy::lru);
+  EXPECT_TRUE(cfg.memory.compression);
+  EXPECT_EQ(cfg.memory.max_items, 0u);
+  EXPECT_EQ(cfg.memory.cleanup_interval, seconds{300});
+  EXPECT_EQ(cfg.disk.size_bytes, 10000 * mb);
+  EXPECT_EQ(cfg.disk.path, "./cache");
+  EXPECT_EQ(cfg.disk.cleanup_interval, seconds{3600});
+  EXPECT_FALSE(cfg.disk.use_mmap);
+  EXPECT_DOUBLE_EQ(cfg.eviction_threshold, 0.9);
+  EXPECT_EQ(cfg.model_cache.size_bytes, 1024 * mb);
+  EXPECT_EQ(cfg.model_cache.format, "safetensors");
+  EXPECT_TRUE(cfg.model_cache.compression);
+  EXPECT_EQ(cfg.model_cache.policy, cleanup_policy::lru);
+  EXPECT_EQ(cfg.training_cache.size_bytes, 512 * mb);
+  EXPECT_EQ(cfg.training_cache.batch_buffer, 32u);
+  EXPECT_EQ(cfg.training_cache.prefetch, 4u);
+  EXPECT_EQ(cfg.training_cache.policy, cleanup_policy::fifo);
+  EXPECT_EQ(cfg.system_cache.size_bytes, 256 * mb);
+  EXPECT_EQ(cfg.system_cache.temp_dir, ".cache/temp");
+  EXPECT_EQ(cfg.system_cache.max_age, seconds{86400});
+  EXPECT_EQ(cfg.system_cache.policy, cleanup_policy::time);
+  EXPECT_EQ(cfg.logging.level, "info");
+}
+
+// A host whose every figure fails the test if asked: documents without percentages must not
+// touch the system.
+host_resources host_that_must_not_be_asked() {
+  host_resources host;
+  host.available_memory = []() -> std::uint64_t {
+    ADD_FAILURE() << "available memory asked";
+    return 1;
+  };
+  host.filesystem_capacity = [](const std::filesystem::path&) -> std::uint64_t {
+    ADD_FAILURE() << "filesystem capacity asked";
+    return 1;
+  };
+  return host;
+}
+
+TEST(default_config, holds_the_seed_values) {
+  expect_seed_defaults(default_config());
+}
+
+TEST(default_config, agrees_with_the_data_model_defaults) {
+  EXPECT_EQ(default_config(), cache_config{});
+}
+
+TEST(default_config, printed_text_is_a_complete_config_document) {
+  const std::string_view text = default_config_yaml();
+  // Every setting is spelled out, so the printed text is a full template.
+  for (const char* key : {"cache:",
+                          "memory:",
+                          "size:",
+                          "type:",
+                          "compression:",
+                          "max_items:",
+                          "cleanup_interval:",
+                          "disk:",
+                          "path:",
+                          "use_mmap:",
+                          "eviction_threshold:",
+                          "model_cache:",
+                          "format:",
+                          "cleanup_policy:",
+                          "training_cache:",
+                          "batch_buffer:",
+                          "prefetch:",
+                          "system_cache:",
+                          "temp_dir:",
+                          "max_age:",
+                          "logging:",
+                          "level:"}) {
+    EXPECT_NE(text.find(key), std::string_view::npos) << key;
+  }
+  EXPECT_EQ(parse_yaml_config(text, "<defaults>", host_that_must_not_be_asked()), default_config());
+}
+
+TEST(parse_yaml_config, seed_core_settings) {
+  const cache_config cfg = parse_yaml_config(R"(
+cache:
+  memory:
+    size: 1000  # MB
+    type: "lru"
+    compression: true
+  disk:
+    size: 10000  # MB
+    path: "./cache"
+    cleanup_interval: 3600  # seconds
+)");
+  expect_seed_defaults(cfg);
+}
+
+TEST(parse_yaml_config, full_document_sets_every_field) {
+  const cache_config cfg = parse_yaml_config(R"(
+cache:
+  memory: {size: 2000, type: "fifo", compression: false, max_items: 5000, cleanup_interval: 60}
+  disk: {size: "20GB", path: "/var/cache/larder", cleanup_interval: "2h", use_mmap: true}
+  eviction_threshold: 0.75
+model_cache: {size: 2GiB, format: "safetensors", compression: false, cleanup_policy: "size"}
+training_cache: {size: 256, batch_buffer: 64, prefetch: 0, cleanup_policy: "lru"}
+system_cache: {size: 128MB, temp_dir: "/tmp/larder", max_age: 1d, cleanup_policy: "fifo"}
+logging: {level: DEBUG}
+)",
+                                             "<yaml>", host_that_must_not_be_asked());
+  EXPECT_EQ(cfg.memory.size_bytes, 2000 * mb);
+  EXPECT_EQ(cfg.memory.policy, memory_policy::fifo);
+  EXPECT_FALSE(cfg.memory.compression);
+  EXPECT_EQ(cfg.memory.max_items, 5000u);
+  EXPECT_EQ(cfg.memory.cleanup_interval, seconds{60});
+  EXPECT_EQ(cfg.disk.size_bytes, 20'000'000'000u);
+  EXPECT_EQ(cfg.disk.path, "/var/cache/larder");
+  EXPECT_EQ(cfg.disk.cleanup_interval, seconds{7200});
+  EXPECT_TRUE(cfg.disk.use_mmap);
+  EXPECT_DOUBLE_EQ(cfg.eviction_threshold, 0.75);
+  EXPECT_EQ(cfg.model_cache.size_bytes, 2 * gib);
+  EXPECT_FALSE(cfg.model_cache.compression);
+  EXPECT_EQ(cfg.model_cache.policy, cleanup_policy::size);
+  EXPECT_EQ(cfg.training_cache.size_bytes, 256 * mb);
+  EXPECT_EQ(cfg.training_cache.batch_buffer, 64u);
+  EXPECT_EQ(cfg.training_cache.prefetch, 0u);
+  EXPECT_EQ(cfg.training_cache.policy, cleanup_policy::lru);
+  EXPECT_EQ(cfg.system_cache.size_bytes, 128 * mb);
+  EXPECT_EQ(cfg.system_cache.temp_dir, "/tmp/larder");
+  EXPECT_EQ(cfg.system_cache.max_age, seconds{86400});
+  EXPECT_EQ(cfg.system_cache.policy, cleanup_policy::fifo);
+  EXPECT_EQ(cfg.logging.level, "debug");
+}
+
+TEST(parse_yaml_config, keys_left_out_keep_their_defaults) {
+  const cache_config cfg = parse_yaml_config("training_cache:\n  prefetch: 8\n");
+  cache_config expected = default_config();
+  expected.training_cache.prefetch = 8;
+  EXPECT_EQ(cfg, expected);
+}
+
+TEST(parse_yaml_config, empty_document_is_the_defaults) {
+  EXPECT_EQ(parse_yaml_config(""), default_config());
+  EXPECT_EQ(parse_yaml_config("# nothing but a comment\n"), default_config());
+}
+
+TEST(parse_yaml_config, block_with_every_entry_commented_out_is_empty) {
+  EXPECT_EQ(parse_yaml_config("cache:\n  # memory: {size: 1}\nlogging:\n"), default_config());
+}
+
+TEST(parse_yaml_config, yaml_booleans_yes_and_no_are_accepted) {
+  const cache_config cfg =
+      parse_yaml_config("cache: {memory: {compression: no}, disk: {use_mmap: yes}}");
+  EXPECT_FALSE(cfg.memory.compression);
+  EXPECT_TRUE(cfg.disk.use_mmap);
+}
+
+TEST(parse_yaml_config, policy_is_an_alias_of_memory_type) {
+  EXPECT_EQ(parse_yaml_config("cache: {policy: fifo}").memory.policy, memory_policy::fifo);
+  EXPECT_EQ(parse_yaml_config("cache: {policy: fifo, memory: {type: fifo}}").memory.policy,
+            memory_policy::fifo);
+}
+
+TEST(parse_yaml_config, contradicting_policy_and_memory_type_are_refused) {
+  const config_error e =
+      error_from([] { parse_yaml_config("cache: {memory: {type: lru}, policy: fifo}"); });
+  EXPECT_EQ(e.key_path(), "cache.policy");
+  EXPECT_EQ(e.value(), "fifo");
+  EXPECT_NE(std::string{e.what()}.find("contradicts cache.memory.type \"lru\""), std::string::npos)
+      << e.what();
+}
+
+TEST(parse_yaml_config, syntax_error_names_origin_and_line) {
+  const config_error e =
+      error_from([] { parse_yaml_config("cache:\n  memory: [1, 2\n", "settings.yaml"); });
+  EXPECT_EQ(e.key_path(), "settings.yaml");
+  EXPECT_NE(std::string{e.what()}.find("settings.yaml: line "), std::string::npos) << e.what();
+}
+
+TEST(parse_yaml_config, key_given_twice_is_refused) {
+  const config_error e =
+      error_from([] { parse_yaml_config("cache:\n  policy: lru\n  policy: fifo\n"); });
+  EXPECT_EQ(e.key_path(), "cache.policy");
+  EXPECT_NE(std::string{e.what()}.find("twice"), std::string::npos) << e.what();
+}
+
+TEST(parse_yaml_config, document_that_is_not_a_table_is_refused) {
+  const config_error e = error_from([] { parse_yaml_config("- cache\n- disk\n", "list.yaml"); });
+  EXPECT_EQ(e.key_path(), "list.yaml");
+  EXPECT_NE(std::string{e.what()}.find("is not a table of settings"), std::string::npos)
+      << e.what();
+}
+
+constexpr const char* seed_toml = R"(
+[cache]
+memory_size = "4GB"
+disk_size = "100GB"
+policy = "lru"
+eviction_threshold = 0.9
+
+[cache.memory]
+max_items = 1000
+cleanup_interval = 300
+
+[cache.disk]
+path = ".cache/training"
+use_mmap = true
+)";
+
+TEST(parse_toml_config, seed_example) {
+  const cache_config cfg = parse_toml_config(seed_toml, "<toml>", host_that_must_not_be_asked());
+  cache_config expected = default_config();
+  expected.memory.size_bytes = 4'000'000'000;
+  expected.disk.size_bytes = 100'000'000'000;
+  expected.memory.policy = memory_policy::lru;
+  expected.eviction_threshold = 0.9;
+  expected.memory.max_items = 1000;
+  expected.memory.cleanup_interval = seconds{300};
+  expected.disk.path = ".cache/training";
+  expected.disk.use_mmap = true;
+  EXPECT_EQ(cfg, expected);
+}
+
+TEST(parse_toml_config, profiles_logging_and_number_forms) {
+  const cache_config cfg = parse_toml_config(R"(
+[cache]
+memory_size = 2048
+disk_size = "1.5TiB"
+policy = "fifo"
+eviction_threshold = 1
+
+[cache.memory]
+compression = false
+cleanup_interval = "5m"
+
+[cache.disk]
+cleanup_interval = 7200
+
+[model_cache]
+size = "3GiB"
+format = "safetensors"
+compression = false
+cleanup_policy = "time"
+
+[training_cache]
+size = 100
+batch_buffer = 8
+prefetch = 16
+cleanup_policy = "size"
+
+[system_cache]
+size = 64.5
+temp_dir = "/scratch/tmp"
+max_age = "12h"
+cleanup_policy = "lru"
+
+[logging]
+level = "warn"
+)");
+  EXPECT_EQ(cfg.memory.size_bytes, 2048 * mb);
+  EXPECT_EQ(cfg.disk.size_bytes, 1'649'267'441'664u);
+  EXPECT_EQ(cfg.memory.policy, memory_policy::fifo);
+  EXPECT_DOUBLE_EQ(cfg.eviction_threshold, 1.0);
+  EXPECT_FALSE(cfg.memory.compression);
+  EXPECT_EQ(cfg.memory.cleanup_interval, seconds{300});
+  EXPECT_EQ(cfg.disk.cleanup_interval, seconds{7200});
+  EXPECT_EQ(cfg.model_cache.size_bytes, 3 * gib);
+  EXPECT_FALSE(cfg.model_cache.compression);
+  EXPECT_EQ(cfg.model_cache.policy, cleanup_policy::time);
+  EXPECT_EQ(cfg.training_cache.size_bytes, 100 * mb);
+  EXPECT_EQ(cfg.training_cache.batch_buffer, 8u);
+  EXPECT_EQ(cfg.training_cache.prefetch, 16u);
+  EXPECT_EQ(cfg.training_cache.policy, cleanup_policy::size);
+  EXPECT_EQ(cfg.system_cache.size_bytes, 64'500'000u);
+  EXPECT_EQ(cfg.system_cache.temp_dir, "/scratch/tmp");
+  EXPECT_EQ(cfg.system_cache.max_age, seconds{12 * 3600});
+  EXPECT_EQ(cfg.system_cache.policy, cleanup_policy::lru);
+  EXPECT_EQ(cfg.logging.level, "warn");
+}
+
+TEST(parse_toml_config, empty_document_is_the_defaults) {
+  EXPECT_EQ(parse_toml_config(""), default_config());
+}
+
+TEST(parse_toml_config, syntax_error_names_origin_and_line) {
+  const config_error e =
+      error_from([] { parse_toml_config("[cache]\nmemory_size = \"4GB\n", "cache.toml"); });
+  EXPECT_EQ(e.key_path(), "cache.toml");
+  EXPECT_NE(std::string{e.what()}.find("cache.toml: line 2"), std::string::npos) << e.what();
+}
+
+// A fake /proc tree with 8 GiB available, read through available_memory_bytes(root).
+class percentage_sizes : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_.write("proc/meminfo", "MemTotal: 16777216 kB\nMemAvailable: 8388608 kB\n");
+    host_.available_memory = [this] {
+      ++memory_queries_;
+      return available_memory_bytes(root_.path());
+    };
+    host_.filesystem_capacity = [this](const std::filesystem::path& dir) -> std::uint64_t {
+      capacity_asked_for_ = dir;
+      return 1'000'000'000'000;
+    };
+  }
+
+  testing::scratch_directory root_;
+  host_resources host_;
+  int memory_queries_ = 0;
+  std::filesystem::path capacity_asked_for_;
+};
+
+TEST_F(percentage_sizes, memory_and_profile_sizes_are_shares_of_available_memory) {
+  const cache_config cfg = parse_yaml_config(R"(
+cache: {memory: {size: 25%}}
+model_cache: {size: 50%}
+training_cache: {size: 12.5%}
+system_cache: {size: 1%}
+)",
+                                             "<yaml>", host_);
+  EXPECT_EQ(cfg.memory.size_bytes, 2 * gib);
+  EXPECT_EQ(cfg.model_cache.size_bytes, 4 * gib);
+  EXPECT_EQ(cfg.training_cache.size_bytes, 1 * gib);
+  EXPECT_EQ(cfg.system_cache.size_bytes, 8 * gib / 100);
+  EXPECT_EQ(memory_queries_, 1) << "available memory is read once per document";
+}
+
+TEST_F(percentage_sizes, cgroup_limit_of_the_fake_tree_is_what_a_percentage_refers_to) {
+  root_.write("proc/self/cgroup", "0::/job\n");
+  root_.write("sys/fs/cgroup/job/memory.max", std::to_string(4 * gib) + "\n");
+  root_.write("sys/fs/cgroup/job/memory.current", "0\n");
+  EXPECT_EQ(
+      parse_toml_config("[cache]\nmemory_size = \"50%\"\n", "<toml>", host_).memory.size_bytes,
+      2 * gib);
+}
+
+TEST_F(percentage_sizes, disk_percentage_is_of_the_filesystem_at_the_final_disk_path) {
+  // memory_size comes before [cache.disk] path: the share must use the path the document ends
+  // with.
+  const cache_config cfg = parse_toml_config(
+      "[cache]\ndisk_size = \"10%\"\n[cache.disk]\npath = \"/data/larder\"\n", "<toml>", host_);
+  EXPECT_EQ(cfg.disk.size_bytes, 100'000'000'000u);
+  EXPECT_EQ(capacity_asked_for_, "/data/larder");
+  EXPECT_EQ(memory_queries_, 0);
+}
+
+TEST(percentage_disk_size, real_filesystem_capacity_of_nearest_existing_ancestor) {
+  const testing::scratch_directory dir;
+  const std::filesystem::path missing = dir.path() / "not" / "yet";
+  const cache_config cfg =
+      parse_yaml_config("cache: {disk: {size: 10%, path: \"" + missing.string() + "\"}}");
+  EXPECT_EQ(cfg.disk.size_bytes, std::filesystem::space(dir.path()).capacity / 10);
+  EXPECT_FALSE(std::filesystem::exists(missing)) << "parsing creates nothing";
+}
+
+TEST_F(percentage_sizes, unreadable_base_is_reported_against_the_setting) {
+  host_.available_memory = []() -> std::uint64_t { throw std::runtime_error("no meminfo here"); };
+  const config_error e =
+      error_from([&] { parse_yaml_config("model_cache: {size: 30%}", "<yaml>", host_); });
+  EXPECT_EQ(e.key_path(), "model_cache.size");
+  EXPECT_EQ(e.value(), "30%");
+  EXPECT_NE(std::string{e.what()}.find("cannot be resolved: no meminfo here"), std::string::npos)
+      << e.what();
+}
+
+TEST_F(percentage_sizes, share_below_one_byte_is_refused) {
+  host_.available_memory = []() -> std::uint64_t { return 10; };
+  const config_error e =
+      error_from([&] { parse_yaml_config("cache: {memory: {size: 5%}}", "<yaml>", host_); });
+  EXPECT_EQ(e.key_path(), "cache.memory.size");
+  EXPECT_NE(std::string{e.what()}.find("is less than one byte of the available memory"),
+            std::string::npos)
+      << e.what();
+}
+
+// One bad value: the document, and the key path, value and message pieces its error must carry.
+struct bad_value_case {
+  const char* name;
+  bool toml;
+  const char* document;
+  const char* key_path;
+  const char* value;
+  const char* message_part;
+};
+
+void PrintTo(const bad_value_case& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class bad_value : public ::testing::TestWithParam<bad_value_case> {};
+
+TEST_P(bad_value, is_refused_naming_key_value_and_accepted_forms) {
+  const bad_value_case& c = GetParam();
+  const config_error e = error_from([&] {
+    if (c.toml) {
+      parse_toml_config(c.document, "<toml>", host_that_must_not_be_asked());
+    } else {
+      parse_yaml_config(c.document, "<yaml>", host_that_must_not_be_asked());
+    }
+  });
+  EXPECT_EQ(e.key_path(), c.key_path);
+  EXPECT_EQ(e.value(), c.value);
+  const std::string what = e.what();
+  EXPECT_EQ(what.rfind(std::string{c.key_path} + ": \"" + c.value + "\" ", 0), 0u) << what;
+  EXPECT_NE(what.find(c.message_part), std::string::npos) << what;
+}
+
+constexpr const char* not_a_size = "is not a size; use e.g. 512MB, 4GiB or 30%";
+constexpr const char* not_a_duration = "is not a duration; use whole seconds or e.g. 90s, 5m";
+constexpr const char* not_a_boolean = "is not a boolean; use true or false";
+constexpr const char* not_a_threshold =
+    "is not a number greater than 0 and at most 1; use e.g. 0.9";
+constexpr const char* cleanup_policies = "is not a cleanup policy; accepted: lru, fifo, time, size";
+
+INSTANTIATE_TEST_SUITE_P(
+    yaml, bad_value,
+    ::testing::Values(
+        bad_value_case{"memory_size_unit", false, "cache: {memory: {size: 4XB}}",
+                       "cache.memory.size", "4XB", not_a_size},
+        bad_value_case{"memory_size_zero", false, "cache: {memory: {size: 0}}", "cache.memory.size",
+                       "0", not_a_size},
+        bad_value_case{"memory_size_negative", false, "cache: {memory: {size: -5}}",
+                       "cache.memory.size", "-5", not_a_size},
+        bad_value_case{"memory_size_over_100_percent", false, "cache: {memory: {size: 150%}}",
+                       "cache.memory.size", "150%", not_a_size},
+        bad_value_case{"memory_size_table", false, "cache: {memory: {size: {mb: 1}}}",
+                       "cache.memory.size", "{mb: 1}", not_a_size},
+        bad_value_case{"memory_type", false, "cache: {memory: {type: lfu}}", "cache.memory.type",
+                       "lfu", "is not a memory policy; accepted: lru, fifo"},
+        bad_value_case{"policy", false, "cache: {policy: arc}", "cache.policy", "arc",
+                       "accepted: lru, fifo"},
+        bad_value_case{"memory_compression", false, "cache: {memory: {compression: maybe}}",
+                       "cache.memory.compression", "maybe", not_a_boolean},
+        bad_value_case{"max_items_word", false, "cache: {memory: {max_items: x}}",
+                       "cache.memory.max_items", "x",
+                       "is not a whole number from 0 to 18446744073709551615"},
+        bad_value_case{"max_items_negative", false, "cache: {memory: {max_items: -1}}",
+                       "cache.memory.max_items", "-1", "is not a whole number from 0"},
+        bad_value_case{"memory_cleanup_interval_ms", false,
+                       "cache: {memory: {cleanup_interval: 10ms}}", "cache.memory.cleanup_interval",
+                       "10ms", not_a_duration},
+        bad_value_case{"memory_cleanup_interval_zero", false,
+                       "cache: {memory: {cleanup_interval: 0}}", "cache.memory.cleanup_interval",
+                       "0", not_a_duration},
+        bad_value_case{"disk_size", false, "cache: {disk: {size: lots}}", "cache.disk.size", "lots",
+                       not_a_size},
+        bad_value_case{"disk_path_empty", false, "cache: {disk: {path: \"\"}}", "cache.disk.path",
+                       "", "is not a directory path"},
+        bad_value_case{"disk_cleanup_interval_fraction", false,
+                       "cache: {disk: {cleanup_interval: 1.5h}}", "cache.disk.cleanup_interval",
+                       "1.5h", not_a_duration},
+        bad_value_case{"disk_use_mmap", false, "cache: {disk: {use_mmap: perhaps}}",
+                       "cache.disk.use_mmap", "perhaps", not_a_boolean},
+        bad_value_case{"threshold_zero", false, "cache: {eviction_threshold: 0}",
+                       "cache.eviction_threshold", "0", not_a_threshold},
+        bad_value_case{"threshold_above_one", false, "cache: {eviction_threshold: 1.5}",
+                       "cache.eviction_threshold", "1.5", not_a_threshold},
+        bad_value_case{"threshold_negative", false, "cache: {eviction_threshold: -0.1}",
+                       "cache.eviction_threshold", "-0.1", not_a_threshold},
+        bad_value_case{"threshold_word", false, "cache: {eviction_threshold: high}",
+                       "cache.eviction_threshold", "high", not_a_threshold},
+        bad_value_case{"threshold_nan", false, "cache: {eviction_threshold: nan}",
+                       "cache.eviction_threshold", "nan", not_a_threshold},
+        bad_value_case{"model_size", false, "model_cache: {size: big}", "model_cache.size", "big",
+                       not_a_size},
+        bad_value_case{"model_format", false, "model_cache: {format: pt}", "model_cache.format",
+                       "pt", "is not a supported model format; accepted: safetensors"},
+        bad_value_case{"model_compression", false, "model_cache: {compression: maybe}",
+                       "model_cache.compression", "maybe", not_a_boolean},
+        bad_value_case{"model_cleanup_policy", false, "model_cache: {cleanup_policy: random}",
+                       "model_cache.cleanup_policy", "random", cleanup_policies},
+        bad_value_case{"training_size", false, "training_cache: {size: 0MB}", "training_cache.size",
+                       "0MB", not_a_size},
+        bad_value_case{"batch_buffer_zero", false, "training_cache: {batch_buffer: 0}",
+                       "training_cache.batch_buffer", "0",
+                       "is not a whole number from 1 to 4294967295; use e.g. 32"},
+        bad_value_case{"batch_buffer_too_big", false, "training_cache: {batch_buffer: 4294967296}",
+                       "training_cache.batch_buffer", "4294967296", "from 1 to 4294967295"},
+        bad_value_case{"prefetch_word", false, "training_cache: {prefetch: x}",
+                       "training_cache.prefetch", "x",
+                       "is not a whole number from 0 to 4294967295; use e.g. 4"},
+        bad_value_case{"prefetch_negative", false, "training_cache: {prefetch: -1}",
+                       "training_cache.prefetch", "-1", "from 0 to 4294967295"},
+        bad_value_case{"prefetch_fraction", false, "training_cache: {prefetch: 2.5}",
+                       "training_cache.prefetch", "2.5", "from 0 to 4294967295"},
+        bad_value_case{"training_cleanup_policy", false, "training_cache: {cleanup_policy: lfu}",
+                       "training_cache.cleanup_policy", "lfu", cleanup_policies},
+        bad_value_case{"system_size", false, "system_cache: {size: \"\"}", "system_cache.size", "",
+                       not_a_size},
+        bad_value_case{"memory_size_null", false, "cache: {memory: {size: ~}}", "cache.memory.size",
+                       "", not_a_size},
+        bad_value_case{"system_temp_dir_list", false, "system_cache: {temp_dir: [a, b]}",
+                       "system_cache.temp_dir", "[a, b]", "is not a directory path"},
+        bad_value_case{"system_max_age", false, "system_cache: {max_age: forever}",
+                       "system_cache.max_age", "forever", not_a_duration},
+        bad_value_case{"system_cleanup_policy", false, "system_cache: {cleanup_policy: never}",
+                       "system_cache.cleanup_policy", "never", cleanup_policies},
+        bad_value_case{"log_level", false, "logging: {level: verbose}", "logging.level", "verbose",
+                       "is not a log level; accepted: trace, debug, info, warn, error, critical, "
+                       "off"},
+        bad_value_case{"cache_not_a_table", false, "cache: 5", "cache", "5",
+                       "is not a table; use a table with keys memory, disk, policy, "
+                       "eviction_threshold"},
+        bad_value_case{"memory_not_a_table", false, "cache: {memory: big}", "cache.memory", "big",
+                       "is not a table; use a table with keys size, type, compression, "
+                       "max_items, cleanup_interval"},
+        bad_value_case{"model_cache_list", false, "model_cache: [1, 2]", "model_cache", "[1, 2]",
+                       "is not a table"},
+        bad_value_case{"logging_not_a_table", false, "logging: debug", "logging", "debug",
+                       "is not a table; use a table with keys level"}),
+    [](const auto& info) { return std::string{info.param.name}; });
+
+INSTANTIATE_TEST_SUITE_P(
+    toml, bad_value,
+    ::testing::Values(
+        bad_value_case{"memory_size_unit", true, "[cache]\nmemory_size = \"4XB\"",
+                       "cache.memory_size", "4XB", not_a_size},
+        bad_value_case{"memory_size_boolean", true, "[cache]\nmemory_size = true",
+                       "cache.memory_size", "true", not_a_size},
+        bad_value_case{"disk_size_negative", true, "[cache]\ndisk_size = -100", "cache.disk_size",
+                       "-100", not_a_size},
+        bad_value_case{"policy_number", true, "[cache]\npolicy = 1", "cache.policy", "1",
+                       "accepted: lru, fifo"},
+        bad_value_case{"threshold_string", true, "[cache]\neviction_threshold = \"0.9\"",
+                       "cache.eviction_threshold", "0.9", not_a_threshold},
+        bad_value_case{"compression_string", true, "[cache.memory]\ncompression = \"true\"",
+                       "cache.memory.compression", "true", not_a_boolean},
+        bad_value_case{"max_items_string", true, "[cache.memory]\nmax_items = \"1000\"",
+                       "cache.memory.max_items", "1000", "is not a whole number"},
+        bad_value_case{"max_items_float", true, "[cache.memory]\nmax_items = 10.0",
+                       "cache.memory.max_items", "10.0", "is not a whole number"},
+        bad_value_case{"cleanup_interval_float", true, "[cache.memory]\ncleanup_interval = 300.0",
+                       "cache.memory.cleanup_interval", "300.0", not_a_duration},
+        bad_value_case{"disk_path_number", true, "[cache.disk]\npath = 5", "cache.disk.path", "5",
+                       "is not a directory path"},
+        bad_value_case{"use_mmap_number", true, "[cache.disk]\nuse_mmap = 1", "cache.disk.use_mmap",
+                       "1", not_a_boolean},
+        bad_value_case{"max_age_date", true, "[system_cache]\nmax_age = 1979-05-27",
+                       "system_cache.max_age", "1979-05-27", not_a_duration},
+        bad_value_case{"prefetch_string", true, "[training_cache]\nprefetch = \"x\"",
+                       "training_cache.prefetch", "x", "is not a whole number"},
+        bad_value_case{"level_number", true, "[logging]\nlevel = 3", "logging.level", "3",
+                       "is not a log level"},
+        bad_value_case{"cache_memory_not_a_table", true, "[cache]\nmemory = 5", "cache.memory", "5",
+                       "is not a table; use a table with keys max_items, cleanup_interval, "
+                       "compression"}),
+    [](const auto& info) { return std::string{info.param.name}; });
+
+// An unknown key: the document, the key path its error must name, and the accepted keys listed.
+struct unknown_key_case {
+  const char* name;
+  bool toml;
+  const char* document;
+  const char* key_path;
+  const char* accepted;
+};
+
+void PrintTo(const unknown_key_case& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class unknown_key : public ::testing::TestWithParam<unknown_key_case> {};
+
+TEST_P(unknown_key, is_refused_listing_the_accepted_keys_of_its_level) {
+  const unknown_key_case& c = GetParam();
+  const config_error e = error_from([&] {
+    if (c.toml) {
+      parse_toml_config(c.document);
+    } else {
+      parse_yaml_config(c.document);
+    }
+  });
+  EXPECT_EQ(e.key_path(), c.key_path);
+  EXPECT_EQ(std::string{e.what()},
+            std::string{c.key_path} + ": unknown key; accepted keys: " + c.accepted);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    levels, unknown_key,
+    ::testing::Values(
+        unknown_key_case{"yaml_top", false, "cahce: {}", "cahce",
+                         "cache, model_cache, training_cache, system_cache, logging"},
+        unknown_key_case{"yaml_cache", false, "cache: {memroy: {size: 1}}", "cache.memroy",
+                         "memory, disk, policy, eviction_threshold"},
+        unknown_key_case{"yaml_cache_toml_key", false, "cache: {memory_size: 4GB}",
+                         "cache.memory_size", "memory, disk, policy, eviction_threshold"},
+        unknown_key_case{"yaml_memory", false, "cache: {memory: {sise: 1}}", "cache.memory.sise",
+                         "size, type, compression, max_items, cleanup_interval"},
+        unknown_key_case{"yaml_disk", false, "cache: {disk: {pth: x}}", "cache.disk.pth",
+                         "size, path, cleanup_interval, use_mmap"},
+        unknown_key_case{"yaml_model_cache", false, "model_cache: {fmt: x}", "model_cache.fmt",
+                         "size, format, compression, cleanup_policy"},
+        unknown_key_case{"yaml_training_cache", false, "training_cache: {prefetchh: 1}",
+                         "training_cache.prefetchh",
+                         "size, batch_buffer, prefetch, cleanup_policy"},
+        unknown_key_case{"yaml_system_cache", false, "system_cache: {tmp: x}", "system_cache.tmp",
+                         "size, temp_dir, max_age, cleanup_policy"},
+        unknown_key_case{"yaml_logging", false, "logging: {lvl: info}", "logging.lvl", "level"},
+        unknown_key_case{"toml_top", true, "[caches]\npolicy = \"lru\"", "caches",
+                         "cache, model_cache, training_cache, system_cache, logging"},
+        unknown_key_case{"toml_cache", true, "[cache]\nmemroy_size = \"1GB\"", "cache.memroy_size",
+                         "memory_size, disk_size, policy, eviction_threshold, memory, disk"},
+        unknown_key_case{"toml_memory", true, "[cache.memory]\nsize = 1", "cache.memory.size",
+                         "max_items, cleanup_interval, compression"},
+        unknown_key_case{"toml_disk", true, "[cache.disk]\nsize = 1", "cache.disk.size",
+                         "path, use_mmap, cleanup_interval"},
+        unknown_key_case{"toml_profile", true, "[training_cache]\nbatch = 1",
+                         "training_cache.batch", "size, batch_buffer, prefetch, cleanup_policy"},
+        unknown_key_case{"toml_logging", true, "[logging]\nfile = \"x\"", "logging.file", "level"}),
+    [](const auto& info) { return std::string{info.param.name}; });
+
+TEST(unknown_key, message_matches_the_design_example) {
+  const config_error e = error_from([] { parse_yaml_config("cache:\n  memroy:\n    size: 1\n"); });
+  EXPECT_STREQ(
+      e.what(),
+      "cache.memroy: unknown key; accepted keys: memory, disk, policy, eviction_threshold");
+}
+
+class load_config_file_test : public ::testing::Test {
+ protected:
+  testing::scratch_directory dir_;
+};
+
+TEST_F(load_config_file_test, yaml_and_yml_and_toml_by_extension) {
+  EXPECT_EQ(load_config_file(dir_.write("a.yaml", "cache: {policy: fifo}\n")).memory.policy,
+            memory_policy::fifo);
+  EXPECT_EQ(load_config_file(dir_.write("b.yml", "logging: {level: off}\n")).logging.level, "off");
+  EXPECT_EQ(load_config_file(dir_.write("c.TOML", seed_toml)).memory.size_bytes, 4'000'000'000u);
+}
+
+TEST_F(load_config_file_test, other_extension_is_refused) {
+  const std::filesystem::path file = dir_.write("cache.json", "{}");
+  const config_error e = error_from([&] { load_config_file(file); });
+  EXPECT_EQ(e.key_path(), file.string());
+  EXPECT_EQ(e.value(), ".json");
+  EXPECT_NE(std::string{e.what()}.find("use a .yaml, .yml or .toml file"), std::string::npos)
+      << e.what();
+}
+
+TEST_F(load_config_file_test, file_without_extension_is_refused) {
+  const std::filesystem::path file = dir_.write("larder", "cache: {}\n");
+  const config_error e = error_from([&] { load_config_file(file); });
+  EXPECT_EQ(std::string{e.what()},
+            file.string() + ": has no extension; use a .yaml, .yml or .toml file");
+}
+
+TEST_F(load_config_file_test, missing_file_is_named) {
+  const std::filesystem::path file = dir_.path() / "absent.yaml";
+  const config_error e = error_from([&] { load_config_file(file); });
+  EXPECT_EQ(e.key_path(), file.string());
+  EXPECT_EQ(std::string{e.what()}, file.string() + ": cannot be read: No such file or directory");
+}
+
+TEST_F(load_config_file_test, directory_is_not_a_readable_file) {
+  std::filesystem::create_directory(dir_.path() / "dir.yaml");
+  const config_error e = error_from([&] { load_config_file(dir_.path() / "dir.yaml"); });
+  EXPECT_NE(std::string{e.what()}.find("cannot be read: Is a directory"), std::string::npos)
+      << e.what();
+}
+
+TEST_F(load_config_file_test, syntax_error_names_the_file) {
+  const std::filesystem::path file = dir_.write("broken.toml", "[cache\n");
+  const config_error e = error_from([&] { load_config_file(file); });
+  EXPECT_EQ(e.key_path(), file.string());
+  EXPECT_NE(std::string{e.what()}.find(file.string() + ": line 1"), std::string::npos) << e.what();
+}
+
+}  // namespace
+}  // namespace larder

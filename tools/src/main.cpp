@@ -1,0 +1,32 @@
+// The larder command: one program, a subcommand per job.
+#include <exception>
+#include <iostream>
+
+#include <CLI/App.hpp>
+#include <CLI/Config.hpp>
+#include <CLI/Formatter.hpp>
+
+#include "demo_command.hpp"
+#include "exit_codes.hpp"
+
+int main(int argc, char** argv) {
+  using namespace larder::tools;
+  CLI::App app{
+      "larder: a memory + disk cache runtime for C++ training loops.\n"
+      "Exit codes: 0 success, 1 the command found a problem, 2 bad arguments or configuration, "
+      "3 unexpected error."};
+  app.set_version_flag("--version", "larder 0.1.0");
+  app.require_subcommand(1);
+  int exit_status = exit_ok;
+  add_demo_command(app, exit_status);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? exit_ok : exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "larder: " << e.what() << "\n";
+    return exit_internal;
+  }
+  return exit_status;
+}
