@@ -25,7 +25,8 @@ namespace {
 
 using larder::blob;
 
-constexpr std::size_t key_count = 10000;
+// A power of two, so that walking the keys costs a mask, not a division.
+constexpr std::size_t key_count = 8192;
 constexpr std::size_t value_bytes = 64;
 
 const std::vector<std::string>& keys() {
@@ -37,10 +38,20 @@ const std::vector<std::string>& keys() {
   return k;
 }
 
-// Each thread walks the keys with a stride so that threads touch different shards.
-std::size_t start_index(const benchmark::State& state) {
-  return static_cast<std::size_t>(state.thread_index()) * (key_count / 2 + 7);
-}
+// Each thread walks its own half of the keys, as data-parallel loader threads read disjoint
+// samples; the keys of both halves are spread over every shard.
+struct key_walk {
+  explicit key_walk(const benchmark::State& state)
+      : all(keys()),
+        base(static_cast<std::size_t>(state.thread_index()) * (key_count / 2)),
+        span(state.threads() > 1 ? key_count / 2 : key_count) {}
+  const std::string& next() noexcept { return all[base + (i++ & (span - 1))]; }
+
+  const std::vector<std::string>& all;
+  std::size_t base;
+  std::size_t span;
+  std::size_t i = 0;
+};
 
 larder::memory_tier_options tier_options() {
   larder::memory_tier_options o;
@@ -89,9 +100,9 @@ mutex_map& shared_baseline() {
 
 void BM_baseline_get_hit(benchmark::State& state) {
   auto& m = shared_baseline();
-  std::size_t i = start_index(state);
+  key_walk walk(state);
   for (auto _ : state) {
-    auto v = m.get(keys()[i++ % key_count]);
+    auto v = m.get(walk.next());
     benchmark::DoNotOptimize(v);
   }
   state.SetItemsProcessed(state.iterations());
@@ -99,9 +110,9 @@ void BM_baseline_get_hit(benchmark::State& state) {
 
 void BM_try_get_hit(benchmark::State& state) {
   auto& cache = shared_cache();
-  std::size_t i = start_index(state);
+  key_walk walk(state);
   for (auto _ : state) {
-    auto v = cache.try_get(keys()[i++ % key_count]);
+    auto v = cache.try_get(walk.next());
     benchmark::DoNotOptimize(v);
   }
   state.SetItemsProcessed(state.iterations());
@@ -120,9 +131,9 @@ void run_in_coroutine(benchmark::State& state, Body body) {
 void BM_co_await_get_hit(benchmark::State& state) {
   run_in_coroutine(state, [](benchmark::State& st) -> larder::asio::awaitable<void> {
     auto& cache = shared_cache();
-    std::size_t i = start_index(st);
+    key_walk walk(st);
     for (auto _ : st) {
-      auto v = co_await cache.get(keys()[i++ % key_count]);
+      auto v = co_await cache.get(walk.next());
       benchmark::DoNotOptimize(v);
     }
   });
@@ -132,9 +143,9 @@ void BM_get_or_load_hit(benchmark::State& state) {
   run_in_coroutine(state, [](benchmark::State& st) -> larder::asio::awaitable<void> {
     auto& cache = shared_cache();
     auto loader = []() -> larder::asio::awaitable<blob> { co_return blob(); };
-    std::size_t i = start_index(st);
+    key_walk walk(st);
     for (auto _ : st) {
-      blob v = co_await cache.get_or_load(keys()[i++ % key_count], loader);
+      blob v = co_await cache.get_or_load(walk.next(), loader);
       benchmark::DoNotOptimize(v);
     }
   });
@@ -143,16 +154,16 @@ void BM_get_or_load_hit(benchmark::State& state) {
 void BM_baseline_put(benchmark::State& state) {
   auto& m = shared_baseline();
   const blob value = blob::copy_of(std::string(value_bytes, 'p'));
-  std::size_t i = start_index(state);
-  for (auto _ : state) m.put(keys()[i++ % key_count], value);
+  key_walk walk(state);
+  for (auto _ : state) m.put(walk.next(), value);
   state.SetItemsProcessed(state.iterations());
 }
 
 void BM_put(benchmark::State& state) {
   auto& cache = shared_cache();
   const blob value = blob::copy_of(std::string(value_bytes, 'p'));
-  std::size_t i = start_index(state);
-  for (auto _ : state) cache.memory().put(keys()[i++ % key_count], value);
+  key_walk walk(state);
+  for (auto _ : state) cache.memory().put(walk.next(), value);
   state.SetItemsProcessed(state.iterations());
 }
 

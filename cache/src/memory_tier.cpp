@@ -1,32 +1,21 @@
 #include "larder/cache/memory_tier.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cassert>
 #include <mutex>
 #include <stdexcept>
-#include <unordered_map>
+#include <thread>
 #include <vector>
 
 #include "larder/cache/eviction_policy.hpp"
+#include "entry_table.hpp"
 #include "key_hash.hpp"
+#include "reader_slot.hpp"
 
 namespace larder {
 namespace {
-
-// A key as the shard maps see it: the bytes (owned by the entry) and their precomputed hash, so
-// a lookup hashes the key once for both the shard choice and the map.
-struct hashed_key {
-  std::string_view key;
-  std::uint64_t hash;
-  friend bool operator==(const hashed_key& a, const hashed_key& b) noexcept {
-    return a.hash == b.hash && a.key == b.key;
-  }
-};
-
-struct hashed_key_hash {
-  std::size_t operator()(const hashed_key& k) const noexcept { return k.hash; }
-};
 
 // 8 MiB per shard: enough shards for two threads to rarely collide on a large tier, few enough
 // that a small tier keeps a near-exact global order. Chosen by judgement, not measured yet.
@@ -42,33 +31,64 @@ std::size_t choose_shards(const memory_tier_options& options) {
 
 }  // namespace
 
+// The entry (two cache lines), its table slot at the table's worst load (16 B / 0.375 after a
+// doubling), and the value's control block.
 const std::size_t memory_tier::entry_overhead_bytes =
-    sizeof(memory_entry) + 64 + sizeof(detail::blob_control);
+    sizeof(memory_entry) + 43 + sizeof(detail::blob_control);
 
-// One slice of the tier. Aligned to a cache line so that two threads working on neighbouring
-// shards do not share one.
-struct alignas(64) memory_tier::shard {
-  using entry_ptr = std::unique_ptr<memory_entry>;
+void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
 
-  // Unlinks e from the map and the policy and hands ownership to the caller, who destroys it
-  // after releasing the lock. REQUIRES: mu held, e in this shard.
+// One slice of the tier: an entry table and a policy, read under reader slots and changed under a
+// shard_write_lock (see reader_slot.hpp for the scheme).
+struct memory_tier::shard {
+  using entry_ptr = memory_entry::owner;
+
+  // Unlinks e from the table and the policy and hands ownership to the caller, who destroys it
+  // after releasing the lock. REQUIRES: write lock held, e in this shard.
   entry_ptr detach(memory_entry& e, memory_tier& tier) {
     policy->on_erase(e);
-    map.erase(hashed_key{e.key, e.hash});
+    table.erase(&e);
     tier.used_bytes_.fetch_sub(e.charge, std::memory_order_relaxed);
     tier.entry_count_.fetch_sub(1, std::memory_order_relaxed);
     return entry_ptr(&e);
   }
 
+  // REQUIRES: a reader slot or the write lock held.
   memory_entry* find(std::string_view key, std::uint64_t hash) const {
-    auto it = map.find(hashed_key{key, hash});
-    return it == map.end() ? nullptr : it->second;
+    return table.find(key, hash);
   }
 
-  // mu protects every field below.
-  mutable std::mutex mu;
-  std::unordered_map<hashed_key, memory_entry*, hashed_key_hash> map;
+  // Applies, oldest first, the hits readers buffered since the last writer.
+  // REQUIRES: write lock held.
+  void drain_hits() {
+    constexpr std::uint32_t capacity = detail::hit_buffer_capacity;
+    for (auto& slot : slots) {
+      const std::uint32_t n = slot.buffered.load(std::memory_order_relaxed);
+      for (std::uint32_t i = n > capacity ? n - capacity : 0; i < n; ++i) {
+        policy->on_hit(*slot.recent[i % capacity].load(std::memory_order_relaxed));
+      }
+      slot.buffered.store(0, std::memory_order_relaxed);
+    }
+  }
+
+  std::array<detail::reader_slot, detail::reader_slot_count> slots;
+
+  // Read by every reader, written only by writers: on a line of its own so that readers keep it
+  // shared in their caches.
+  alignas(64) std::atomic<bool> writing{false};
+
+  // mu serialises writers; it and `writing` protect every field below.
+  alignas(64) std::mutex mu;
+  detail::entry_table table;
   std::unique_ptr<eviction_policy> policy;
+  bool policy_observes_hits = true;
+  // Hits and misses counted on the locked path; the read path counts in its slot.
   std::uint64_t hits = 0;
   std::uint64_t misses = 0;
   std::uint64_t insertions = 0;
@@ -78,6 +98,73 @@ struct alignas(64) memory_tier::shard {
   std::uint64_t expirations = 0;
   std::uint64_t rejections = 0;
 };
+
+namespace {
+
+// Exclusive access to a shard: writers excluded by the mutex, readers by `writing` and a wait
+// for every slot to empty. Buffered hits are applied before the holder sees the policy.
+class shard_write_lock {
+ public:
+  explicit shard_write_lock(memory_tier::shard& s) : shard_(s) {
+    shard_.mu.lock();
+    shard_.writing.store(true, std::memory_order_seq_cst);
+    for (auto& slot : shard_.slots) {
+      // Readers hold a slot for a lookup and a copy: a handful of nanoseconds, unless the thread
+      // is descheduled, in which case we give our time slice away.
+      for (int spins = 0; slot.readers.load(std::memory_order_seq_cst) != 0; ++spins) {
+        if (spins < 128) {
+          cpu_relax();
+        } else {
+          std::this_thread::yield();
+        }
+      }
+    }
+    if (shard_.policy_observes_hits) shard_.drain_hits();
+  }
+  ~shard_write_lock() {
+    shard_.writing.store(false, std::memory_order_release);
+    shard_.mu.unlock();
+  }
+  shard_write_lock(const shard_write_lock&) = delete;
+  shard_write_lock& operator=(const shard_write_lock&) = delete;
+
+ private:
+  memory_tier::shard& shard_;
+};
+
+// Holds a reader slot of a shard for one lookup. active() is false when the caller must take the
+// write lock instead: no slot for this thread, or a writer at work.
+class shard_read_section {
+ public:
+  explicit shard_read_section(memory_tier::shard& s) {
+    const auto index = detail::this_thread_reader_slot();
+    if (!index) return;
+    slot_ = &s.slots[*index];
+    slot_->readers.store(1, std::memory_order_seq_cst);
+    if (s.writing.load(std::memory_order_seq_cst)) leave();
+  }
+  ~shard_read_section() { leave(); }
+  shard_read_section(const shard_read_section&) = delete;
+  shard_read_section& operator=(const shard_read_section&) = delete;
+
+  bool active() const noexcept { return slot_ != nullptr; }
+  detail::reader_slot& slot() const noexcept { return *slot_; }
+
+  // Counters of a slot have one writer, its owner: plain increments suffice.
+  static void bump(std::atomic<std::uint64_t>& counter) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+
+  void leave() noexcept {
+    if (slot_ != nullptr) slot_->readers.store(0, std::memory_order_release);
+    slot_ = nullptr;
+  }
+
+ private:
+  detail::reader_slot* slot_ = nullptr;
+};
+
+}  // namespace
 
 memory_tier_options memory_tier_options::from_config(const cache_config& config) {
   memory_tier_options options;
@@ -104,7 +191,10 @@ memory_tier::memory_tier(memory_tier_options options)
   const std::size_t count = choose_shards(options);
   shard_mask_ = count - 1;
   shards_ = std::make_unique<shard[]>(count);
-  for (std::size_t i = 0; i < count; ++i) shards_[i].policy = make_eviction_policy(policy_kind_);
+  for (std::size_t i = 0; i < count; ++i) {
+    shards_[i].policy = make_eviction_policy(policy_kind_);
+    shards_[i].policy_observes_hits = shards_[i].policy->observes_hits();
+  }
 }
 
 memory_tier::~memory_tier() { clear(); }
@@ -121,7 +211,7 @@ std::int64_t memory_tier::now_ns() const {
 }
 
 memory_tier::shard& memory_tier::shard_for(std::uint64_t hash) const noexcept {
-  // The top bits pick the shard; the map buckets use the low bits.
+  // The top bits pick the shard; the entry table probes from the low bits.
   return shards_[(hash >> 40) & shard_mask_];
 }
 
@@ -133,8 +223,29 @@ bool memory_tier::over_budget() const noexcept {
 std::optional<blob> memory_tier::get(std::string_view key) {
   const std::uint64_t hash = hash_key(key);
   shard& s = shard_for(hash);
+  {
+    shard_read_section reader(s);
+    if (reader.active()) {
+      memory_entry* e = s.find(key, hash);
+      if (e == nullptr) {
+        shard_read_section::bump(reader.slot().misses);
+        return std::nullopt;
+      }
+      // An expired entry must be removed, which needs the write lock.
+      if (e->expires_at_ns == 0 || now_ns() < e->expires_at_ns) {
+        detail::reader_slot& slot = reader.slot();
+        if (s.policy_observes_hits) {
+          const std::uint32_t n = slot.buffered.load(std::memory_order_relaxed);
+          slot.recent[n % detail::hit_buffer_capacity].store(e, std::memory_order_relaxed);
+          slot.buffered.store(n + 1, std::memory_order_relaxed);
+        }
+        shard_read_section::bump(slot.hits);
+        return e->value;
+      }
+    }
+  }
   shard::entry_ptr expired;  // destroyed after the lock is released
-  std::lock_guard lock(s.mu);
+  shard_write_lock lock(s);
   memory_entry* e = s.find(key, hash);
   if (e == nullptr) {
     ++s.misses;
@@ -153,11 +264,19 @@ std::optional<blob> memory_tier::get(std::string_view key) {
 
 std::optional<blob> memory_tier::peek(std::string_view key) const {
   const std::uint64_t hash = hash_key(key);
-  const shard& s = shard_for(hash);
-  std::lock_guard lock(s.mu);
-  const memory_entry* e = s.find(key, hash);
-  if (e == nullptr || (e->expires_at_ns != 0 && now_ns() >= e->expires_at_ns)) return std::nullopt;
-  return e->value;
+  shard& s = shard_for(hash);
+  auto visible = [&](const memory_entry* e) -> std::optional<blob> {
+    if (e == nullptr || (e->expires_at_ns != 0 && now_ns() >= e->expires_at_ns)) {
+      return std::nullopt;
+    }
+    return e->value;
+  };
+  {
+    shard_read_section reader(s);
+    if (reader.active()) return visible(s.find(key, hash));
+  }
+  shard_write_lock lock(s);
+  return visible(s.find(key, hash));
 }
 
 bool memory_tier::put(std::string_view key, blob value, const put_options& options) {
@@ -166,29 +285,26 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
   shard& s = shards_[shard_index];
   const std::uint64_t charge = charge_for(key.size(), value.size());
   if (charge > high_water_) {
-    std::lock_guard lock(s.mu);
+    shard_write_lock lock(s);
     ++s.rejections;
     return false;
   }
   // Allocate before taking the lock.
-  auto entry = std::make_unique<memory_entry>();
-  entry->hash = hash;
+  auto entry = memory_entry::create(key, hash, std::move(value));
   entry->charge = charge;
-  entry->key.assign(key);
-  entry->value = std::move(value);
   if (options.ttl.count() > 0) entry->expires_at_ns = now_ns() + options.ttl.count();
 
   memory_entry* inserted = entry.get();
   shard::entry_ptr replaced;
   {
-    std::lock_guard lock(s.mu);
+    shard_write_lock lock(s);
     if (memory_entry* old = s.find(key, hash)) {
       replaced = s.detach(*old, *this);
       ++s.replacements;
     } else {
       ++s.insertions;
     }
-    s.map.emplace(hashed_key{inserted->key, hash}, inserted);
+    s.table.insert(inserted);
     s.policy->on_insert(*entry.release());
     used_bytes_.fetch_add(charge, std::memory_order_relaxed);
     entry_count_.fetch_add(1, std::memory_order_relaxed);
@@ -206,7 +322,7 @@ void memory_tier::evict_to_fit(std::size_t first_shard, const memory_entry* keep
     shard& s = shards_[index];
     shard::entry_ptr victim;
     {
-      std::lock_guard lock(s.mu);
+      shard_write_lock lock(s);
       memory_entry* v = s.policy->victim();
       // The entry this put just inserted is not evicted to make room for itself; the next shard
       // gives way instead. (The pointer is only compared: it may have gone since.)
@@ -228,7 +344,7 @@ bool memory_tier::erase(std::string_view key) {
   const std::uint64_t hash = hash_key(key);
   shard& s = shard_for(hash);
   shard::entry_ptr removed;
-  std::lock_guard lock(s.mu);
+  shard_write_lock lock(s);
   memory_entry* e = s.find(key, hash);
   if (e == nullptr) return false;
   removed = s.detach(*e, *this);
@@ -243,8 +359,8 @@ void memory_tier::clear() {
     shard& s = shards_[i];
     std::vector<shard::entry_ptr> doomed;
     {
-      std::lock_guard lock(s.mu);
-      doomed.reserve(s.map.size());
+      shard_write_lock lock(s);
+      doomed.reserve(s.table.size());
       while (memory_entry* e = s.policy->victim()) doomed.push_back(s.detach(*e, *this));
       s.removals += doomed.size();
     }
@@ -258,11 +374,11 @@ std::size_t memory_tier::purge_expired() {
     shard& s = shards_[i];
     std::vector<shard::entry_ptr> doomed;
     {
-      std::lock_guard lock(s.mu);
+      shard_write_lock lock(s);
       std::vector<memory_entry*> expired;
-      for (const auto& [k, e] : s.map) {
+      s.table.for_each([&](memory_entry* e) {
         if (e->expires_at_ns != 0 && now >= e->expires_at_ns) expired.push_back(e);
-      }
+      });
       for (memory_entry* e : expired) doomed.push_back(s.detach(*e, *this));
       s.expirations += doomed.size();
     }
@@ -276,11 +392,15 @@ memory_tier_stats memory_tier::stats() const {
   out.capacity_bytes = capacity_;
   out.high_water_bytes = high_water_;
   for (std::size_t i = 0; i < shard_count(); ++i) {
-    const shard& s = shards_[i];
-    std::lock_guard lock(s.mu);
-    out.entries += s.map.size();
+    shard& s = shards_[i];
+    shard_write_lock lock(s);
+    out.entries += s.table.size();
     out.hits += s.hits;
     out.misses += s.misses;
+    for (const auto& slot : s.slots) {
+      out.hits += slot.hits.load(std::memory_order_relaxed);
+      out.misses += slot.misses.load(std::memory_order_relaxed);
+    }
     out.insertions += s.insertions;
     out.replacements += s.replacements;
     out.removals += s.removals;

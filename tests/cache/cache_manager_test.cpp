@@ -78,7 +78,10 @@ TEST_F(CacheManagerTest, GetOrLoadLoadsOnceThenHits) {
   EXPECT_EQ(first.view(), "loaded");
   EXPECT_EQ(second.view(), "loaded");
   EXPECT_EQ(loader_calls_, 1);
-  EXPECT_EQ(cache_.stats().loads, 1u);
+  const auto stats = cache_.stats();
+  EXPECT_EQ(stats.loads, 1u);
+  EXPECT_EQ(stats.memory.misses, 1u);  // one lookup missed, once
+  EXPECT_EQ(stats.memory.hits, 1u);
 }
 
 TEST_F(CacheManagerTest, ConcurrentMissesOfOneKeyShareOneLoad) {

@@ -73,6 +73,43 @@ TEST(MemoryTier, LruEvictsTheLeastRecentlyUsed) {
   EXPECT_EQ(tier.stats().evictions, 2u);
 }
 
+// Hits are recorded by readers and applied by the next writer; each reader thread keeps its
+// newest 32 hits per shard between writes (reader_slot.hpp). Within that bound LRU is exact...
+TEST(MemoryTier, LruIsExactForUpTo32HitsBetweenWrites) {
+  memory_tier tier(one_shard(room_for(40, 10)));
+  // Two-byte keys with nine-byte values: the charge of a one-byte key with a ten-byte value.
+  for (int i = 0; i < 40; ++i) tier.put(std::to_string(i % 10) + char('a' + i / 10), value_of(9));
+  // Keys 0a..9a, 0b..9b, 0c..9c, 0d..9d in insertion order; hit the first 32 of them.
+  for (int i = 0; i < 32; ++i) ASSERT_TRUE(tier.get(std::to_string(i % 10) + char('a' + i / 10)));
+  tier.put("new", value_of(8));
+  EXPECT_FALSE(tier.contains("2d"));  // the oldest entry not hit
+  EXPECT_TRUE(tier.contains("0a"));
+}
+
+// ...beyond it, the oldest unapplied hits are dropped: here the hits on 0a, 1a and 2a.
+TEST(MemoryTier, LruKeepsTheNewest32HitsBetweenWrites) {
+  memory_tier tier(one_shard(room_for(40, 10)));
+  // Two-byte keys with nine-byte values: the charge of a one-byte key with a ten-byte value.
+  for (int i = 0; i < 40; ++i) tier.put(std::to_string(i % 10) + char('a' + i / 10), value_of(9));
+  for (int i = 0; i < 35; ++i) ASSERT_TRUE(tier.get(std::to_string(i % 10) + char('a' + i / 10)));
+  tier.put("new", value_of(8));
+  EXPECT_FALSE(tier.contains("0a"));
+  EXPECT_TRUE(tier.contains("5d"));
+  EXPECT_EQ(tier.stats().hits, 35u);  // the hit counts themselves are never dropped
+}
+
+TEST(MemoryTier, PeekAndContainsAreNotAccesses) {
+  memory_tier tier(one_shard(room_for(3, 100)));
+  for (const char* k : {"a", "b", "c"}) tier.put(k, value_of(100));
+  ASSERT_TRUE(tier.peek("a"));
+  ASSERT_TRUE(tier.contains("a"));
+  tier.put("d", value_of(100));
+  EXPECT_EQ(present(tier, "abcd"), "bcd");  // a stayed least recent
+  auto s = tier.stats();
+  EXPECT_EQ(s.hits, 0u);
+  EXPECT_EQ(s.misses, 0u);
+}
+
 TEST(MemoryTier, FifoEvictsTheOldestInsertion) {
   memory_tier tier(one_shard(room_for(3, 100), memory_policy::fifo));
   for (const char* k : {"a", "b", "c"}) tier.put(k, value_of(100));

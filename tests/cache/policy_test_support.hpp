@@ -2,7 +2,7 @@
 // specification: insert, hit, then the exact order in which entries leave.
 #pragma once
 
-#include <deque>
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,9 +18,8 @@ class policy_driver {
   explicit policy_driver(std::unique_ptr<eviction_policy> policy) : policy_(std::move(policy)) {}
 
   void insert(const std::string& key) {
-    auto& e = entries_.emplace_back();
-    e.key = key;
-    policy_->on_insert(e);
+    auto& e = entries_.emplace_back(memory_entry::create(key, 0, blob()));
+    policy_->on_insert(*e);
   }
   void hit(const std::string& key) { policy_->on_hit(find(key)); }
   void erase(const std::string& key) { policy_->on_erase(find(key)); }
@@ -29,9 +28,9 @@ class policy_driver {
   std::vector<std::string> drain() {
     std::vector<std::string> order;
     while (memory_entry* v = policy_->victim()) {
-      order.push_back(v->key);
+      order.push_back(std::string(v->key()));
       policy_->on_erase(*v);
-      v->key = "<evicted " + v->key + ">";
+      evicted_.push_back(v);
     }
     return order;
   }
@@ -39,14 +38,17 @@ class policy_driver {
  private:
   memory_entry& find(const std::string& key) {
     for (auto& e : entries_) {
-      if (e.key == key) return e;
+      if (e->key() == key && std::find(evicted_.begin(), evicted_.end(), e.get()) == evicted_.end()) {
+        return *e;
+      }
     }
-    ADD_FAILURE() << "no entry " << key;
-    return entries_.front();
+    ADD_FAILURE() << "no live entry " << key;
+    return *entries_.front();
   }
 
   std::unique_ptr<eviction_policy> policy_;
-  std::deque<memory_entry> entries_;  // stable addresses
+  std::vector<memory_entry::owner> entries_;
+  std::vector<const memory_entry*> evicted_;
 };
 
 }  // namespace larder::testing

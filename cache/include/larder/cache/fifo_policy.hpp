@@ -16,6 +16,7 @@ class fifo_policy final : public eviction_policy {
   std::string_view name() const noexcept override { return "fifo"; }
   void on_insert(memory_entry& e) override { queue_.push_front(e); }
   void on_hit(memory_entry&) override {}
+  bool observes_hits() const noexcept override { return false; }
   void on_erase(memory_entry& e) override { queue_.remove(e); }
   memory_entry* victim() override { return queue_.back(); }
 

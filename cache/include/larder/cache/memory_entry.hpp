@@ -1,31 +1,56 @@
-// memory_entry: one key and its value in a memory_tier shard, with the hooks eviction policies
-// keep their state in (intrusive list links and a few bytes), so a policy never allocates per
-// entry and a hit touches only the entry itself.
+// memory_entry: one key and its value in a memory_tier shard.
 //
-// Owned by its shard; every field is guarded by the shard's lock.
+// Layout, for the hit path. The first cache line holds the eviction policy's hooks (list links
+// and a byte each for a queue id and a small counter), which the policy rewrites as entries move.
+// The second holds what a lookup reads: hash, expiry, value and the key, stored inline right
+// after the struct so that short keys share that line. A policy update therefore never dirties
+// the line another thread's lookup is reading.
+//
+// Created by memory_entry::create() in one allocation with its key; owned by its shard through
+// memory_entry::owner. Every field is guarded by the shard's write lock, and read by readers
+// only while the shard has no writer.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <string>
+#include <memory>
+#include <string_view>
 
 #include <larder/cache/blob.hpp>
 
 namespace larder {
 
-struct memory_entry {
-  // Policy state: list links and a byte each for a queue id and a small counter.
+struct alignas(64) memory_entry {
+  struct deleter {
+    void operator()(memory_entry* e) const noexcept;
+  };
+  using owner = std::unique_ptr<memory_entry, deleter>;
+
+  // A new entry holding a copy of key. Throws std::bad_alloc.
+  static owner create(std::string_view key, std::uint64_t hash, blob value);
+
+  std::string_view key() const noexcept {
+    return {reinterpret_cast<const char*>(this + 1), key_size};
+  }
+
+  // Policy hooks (first cache line).
   memory_entry* prev = nullptr;
   memory_entry* next = nullptr;
   std::uint8_t policy_queue = 0;
   std::uint8_t policy_counter = 0;
-
-  std::uint64_t hash = 0;
-  // Steady-clock nanoseconds since its epoch; 0 means the entry never expires.
-  std::int64_t expires_at_ns = 0;
   // Bytes counted against the budget: value, key and per-entry overhead.
   std::uint64_t charge = 0;
-  std::string key;
+
+  // Lookup fields (second cache line), followed by the key bytes.
+  alignas(64) std::uint64_t hash = 0;
+  // Steady-clock nanoseconds since its epoch; 0 means the entry never expires.
+  std::int64_t expires_at_ns = 0;
   blob value;
+  std::uint32_t key_size = 0;
+
+ private:
+  memory_entry() = default;
+  ~memory_entry() = default;
 };
 
 }  // namespace larder

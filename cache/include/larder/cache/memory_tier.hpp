@@ -1,10 +1,12 @@
 // memory_tier: the in-memory tier of a larder cache, a sharded hash table of blobs under a byte
 // budget.
 //
-// 1. Sharding. A key's xxh3 hash picks its shard; each shard has its own lock, hash map and
-//    eviction policy, so threads working on different keys rarely meet. A hit takes one shard
-//    lock, finds the entry, tells the policy, and copies out a blob (a reference count bump):
-//    no allocation, no shared counter.
+// 1. Sharding. A key's xxh3 hash picks its shard; each shard has its own hash map, eviction
+//    policy and writer lock. A hit takes no lock: it announces itself in a per-thread reader
+//    slot, finds the entry, records the hit for the policy in that slot, and copies out a blob
+//    (a reference count bump). It allocates nothing and writes no cache line that another thread
+//    writes, so reads scale with threads; writers apply the recorded hits before they evict, so
+//    the policy's order stays exact (src/reader_slot.hpp has the scheme).
 // 2. Budget. Every entry is charged its value bytes, its key bytes and entry_overhead_bytes.
 //    The budget is global, kept in one atomic written only by puts and removals: once usage
 //    would pass eviction_threshold x capacity (the high-water mark), the put evicts, first from
@@ -120,9 +122,11 @@ class memory_tier {
 
   static std::uint64_t charge_for(std::size_t key_size, std::size_t value_size) noexcept;
 
- private:
+  // A slice of the tier; defined in memory_tier.cpp, named here only so that the source file's
+  // helpers can refer to it.
   struct shard;
 
+ private:
   std::int64_t now_ns() const;
   shard& shard_for(std::uint64_t hash) const noexcept;
   bool over_budget() const noexcept;
