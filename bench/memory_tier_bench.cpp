@@ -5,8 +5,6 @@
 // the same run; a summary of ratios follows Google Benchmark's table.
 //
 //   build/release/bench/memory_tier_bench [--benchmark_min_time=0.5]
-#include <benchmark/benchmark.h>
-
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -15,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <benchmark/benchmark.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -32,7 +31,8 @@ constexpr std::size_t value_bytes = 64;
 const std::vector<std::string>& keys() {
   static const std::vector<std::string> k = [] {
     std::vector<std::string> out;
-    for (std::size_t i = 0; i < key_count; ++i) out.push_back("dataset/sample/" + std::to_string(i));
+    for (std::size_t i = 0; i < key_count; ++i)
+      out.push_back("dataset/sample/" + std::to_string(i));
     return out;
   }();
   return k;
@@ -64,7 +64,8 @@ larder::cache_manager& shared_cache() {
   static boost::asio::io_context ctx;
   static larder::cache_manager cache(ctx.get_executor(), tier_options());
   static bool filled = [] {
-    for (const auto& k : keys()) cache.memory().put(k, blob::copy_of(std::string(value_bytes, 'v')));
+    for (const auto& k : keys())
+      cache.memory().put(k, blob::copy_of(std::string(value_bytes, 'v')));
     return true;
   }();
   (void)filled;
@@ -91,7 +92,8 @@ struct mutex_map {
 mutex_map& shared_baseline() {
   static mutex_map m;
   static bool filled = [] {
-    for (const auto& k : keys()) m.put(k, blob::copy_of(std::string(value_bytes, 'v')));
+    for (const auto& k : keys())
+      m.put(k, blob::copy_of(std::string(value_bytes, 'v')));
     return true;
   }();
   (void)filled;
@@ -155,7 +157,8 @@ void BM_baseline_put(benchmark::State& state) {
   auto& m = shared_baseline();
   const blob value = blob::copy_of(std::string(value_bytes, 'p'));
   key_walk walk(state);
-  for (auto _ : state) m.put(walk.next(), value);
+  for (auto _ : state)
+    m.put(walk.next(), value);
   state.SetItemsProcessed(state.iterations());
 }
 
@@ -163,7 +166,8 @@ void BM_put(benchmark::State& state) {
   auto& cache = shared_cache();
   const blob value = blob::copy_of(std::string(value_bytes, 'p'));
   key_walk walk(state);
-  for (auto _ : state) cache.memory().put(walk.next(), value);
+  for (auto _ : state)
+    cache.memory().put(walk.next(), value);
   state.SetItemsProcessed(state.iterations());
 }
 

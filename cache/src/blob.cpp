@@ -55,8 +55,8 @@ blob blob::adopt(std::span<const std::byte> bytes, std::shared_ptr<const void> o
 }
 
 bool operator==(const blob& a, const blob& b) noexcept {
-  return a.size() == b.size() && (a.data() == b.data() || a.size() == 0 ||
-                                  std::memcmp(a.data(), b.data(), a.size()) == 0);
+  return a.size() == b.size() &&
+         (a.data() == b.data() || a.size() == 0 || std::memcmp(a.data(), b.data(), a.size()) == 0);
 }
 
 }  // namespace larder

@@ -43,13 +43,14 @@ class entry_table {
   // REQUIRES: e is present.
   void erase(const memory_entry* e) noexcept {
     std::size_t hole = e->hash & mask_;
-    while (slots_[hole].entry != e) hole = (hole + 1) & mask_;
+    while (slots_[hole].entry != e)
+      hole = (hole + 1) & mask_;
     // Shift back every following entry whose home is not between the hole and its position.
     for (std::size_t next = (hole + 1) & mask_; slots_[next].entry != nullptr;
          next = (next + 1) & mask_) {
       const std::size_t home = slots_[next].hash & mask_;
-      const bool stays = hole <= next ? (hole < home && home <= next)
-                                      : (hole < home || home <= next);
+      const bool stays =
+          hole <= next ? (hole < home && home <= next) : (hole < home || home <= next);
       if (!stays) {
         slots_[hole] = slots_[next];
         hole = next;
@@ -81,19 +82,23 @@ class entry_table {
     mask_ = capacity - 1;
   }
 
-  void place(memory_entry* e) noexcept {
-    std::size_t i = e->hash & mask_;
-    while (slots_[i].entry != nullptr) i = (i + 1) & mask_;
-    slots_[i] = slot{e->hash, e};
+  static void place(slot* slots, std::size_t mask, memory_entry* e) noexcept {
+    std::size_t i = e->hash & mask;
+    while (slots[i].entry != nullptr)
+      i = (i + 1) & mask;
+    slots[i] = slot{e->hash, e};
   }
+  void place(memory_entry* e) noexcept { place(slots_.get(), mask_, e); }
 
+  // Allocates before touching the table, so a bad_alloc leaves it as it was.
   void grow() {
-    auto old = std::move(slots_);
-    const std::size_t old_capacity = mask_ + 1;
-    reset(old_capacity * 2);
-    for (std::size_t i = 0; i < old_capacity; ++i) {
-      if (old[i].entry != nullptr) place(old[i].entry);
+    const std::size_t capacity = (mask_ + 1) * 2;
+    auto bigger = std::make_unique<slot[]>(capacity);
+    for (std::size_t i = 0; i <= mask_; ++i) {
+      if (slots_[i].entry != nullptr) place(bigger.get(), capacity - 1, slots_[i].entry);
     }
+    slots_ = std::move(bigger);
+    mask_ = capacity - 1;
   }
 
   std::unique_ptr<slot[]> slots_;

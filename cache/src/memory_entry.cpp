@@ -1,13 +1,18 @@
 #include "larder/cache/memory_entry.hpp"
 
 #include <cstring>
+#include <limits>
 #include <new>
+#include <stdexcept>
 
 namespace larder {
 
 memory_entry::owner memory_entry::create(std::string_view key, std::uint64_t hash, blob value) {
-  void* raw = ::operator new(sizeof(memory_entry) + key.size(),
-                             std::align_val_t{alignof(memory_entry)});
+  if (key.size() > std::numeric_limits<std::uint32_t>::max()) {
+    throw std::length_error("larder: a cache key must be shorter than 4 GiB");
+  }
+  void* raw =
+      ::operator new (sizeof(memory_entry) + key.size(), std::align_val_t{alignof(memory_entry)});
   auto* e = new (raw) memory_entry;
   e->hash = hash;
   e->value = std::move(value);
@@ -19,7 +24,7 @@ memory_entry::owner memory_entry::create(std::string_view key, std::uint64_t has
 
 void memory_entry::deleter::operator()(memory_entry* e) const noexcept {
   e->~memory_entry();
-  ::operator delete(e, std::align_val_t{alignof(memory_entry)});
+  ::operator delete (e, std::align_val_t{alignof(memory_entry)});
 }
 
 }  // namespace larder

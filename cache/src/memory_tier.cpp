@@ -4,14 +4,15 @@
 #include <array>
 #include <bit>
 #include <cassert>
+#include <limits>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
-#include "larder/cache/eviction_policy.hpp"
 #include "entry_table.hpp"
 #include "key_hash.hpp"
+#include "larder/cache/eviction_policy.hpp"
 #include "reader_slot.hpp"
 
 namespace larder {
@@ -197,9 +198,13 @@ memory_tier::memory_tier(memory_tier_options options)
   }
 }
 
-memory_tier::~memory_tier() { clear(); }
+memory_tier::~memory_tier() {
+  clear();
+}
 
-std::size_t memory_tier::shard_count() const noexcept { return shard_mask_ + 1; }
+std::size_t memory_tier::shard_count() const noexcept {
+  return shard_mask_ + 1;
+}
 
 std::uint64_t memory_tier::charge_for(std::size_t key_size, std::size_t value_size) noexcept {
   return key_size + value_size + entry_overhead_bytes;
@@ -292,13 +297,19 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
   // Allocate before taking the lock.
   auto entry = memory_entry::create(key, hash, std::move(value));
   entry->charge = charge;
-  if (options.ttl.count() > 0) entry->expires_at_ns = now_ns() + options.ttl.count();
+  if (options.ttl.count() > 0) {
+    // Saturate: a TTL too long to represent never expires in practice.
+    const std::int64_t now = now_ns();
+    const std::int64_t limit = std::numeric_limits<std::int64_t>::max();
+    entry->expires_at_ns = options.ttl.count() > limit - now ? limit : now + options.ttl.count();
+  }
 
   memory_entry* inserted = entry.get();
   shard::entry_ptr replaced;
   {
     shard_write_lock lock(s);
     if (memory_entry* old = s.find(key, hash)) {
+      if (options.keep_existing) return false;
       replaced = s.detach(*old, *this);
       ++s.replacements;
     } else {
@@ -352,7 +363,9 @@ bool memory_tier::erase(std::string_view key) {
   return true;
 }
 
-bool memory_tier::contains(std::string_view key) const { return peek(key).has_value(); }
+bool memory_tier::contains(std::string_view key) const {
+  return peek(key).has_value();
+}
 
 void memory_tier::clear() {
   for (std::size_t i = 0; i < shard_count(); ++i) {
@@ -361,7 +374,8 @@ void memory_tier::clear() {
     {
       shard_write_lock lock(s);
       doomed.reserve(s.table.size());
-      while (memory_entry* e = s.policy->victim()) doomed.push_back(s.detach(*e, *this));
+      while (memory_entry* e = s.policy->victim())
+        doomed.push_back(s.detach(*e, *this));
       s.removals += doomed.size();
     }
   }
@@ -379,7 +393,8 @@ std::size_t memory_tier::purge_expired() {
       s.table.for_each([&](memory_entry* e) {
         if (e->expires_at_ns != 0 && now >= e->expires_at_ns) expired.push_back(e);
       });
-      for (memory_entry* e : expired) doomed.push_back(s.detach(*e, *this));
+      for (memory_entry* e : expired)
+        doomed.push_back(s.detach(*e, *this));
       s.expirations += doomed.size();
     }
     purged += doomed.size();

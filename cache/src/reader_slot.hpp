@@ -50,7 +50,7 @@ struct alignas(64) reader_slot {
 };
 
 // This thread's slot index, claimed on first use and given back when the thread exits; nullopt
-// when every index is taken.
+// when every index is taken, or once the thread has begun to exit.
 std::optional<std::size_t> this_thread_reader_slot() noexcept;
 
 }  // namespace larder::detail

@@ -15,7 +15,9 @@ namespace larder::io {
 // Sanitizer builds allocate with the C library so that AddressSanitizer sees every value buffer
 // (it cannot see inside mimalloc's pages). The block's start is stored just below header_room.
 namespace {
-constexpr std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+constexpr std::size_t round_up(std::size_t n, std::size_t to) {
+  return (n + to - 1) / to * to;
+}
 }  // namespace
 
 aligned_buffer::aligned_buffer(std::size_t size, std::size_t alignment) {
@@ -43,7 +45,9 @@ aligned_buffer::aligned_buffer(std::size_t size, std::size_t alignment) {
   size_ = size;
 }
 
-void aligned_buffer::release_block(std::byte* data) noexcept { mi_free(data - header_room); }
+void aligned_buffer::release_block(std::byte* data) noexcept {
+  mi_free(data - header_room);
+}
 #endif
 
 aligned_buffer::~aligned_buffer() {

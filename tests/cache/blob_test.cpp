@@ -86,7 +86,8 @@ TEST(Blob, CopiesFromManyThreadsKeepTheCountExact) {
       }
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   EXPECT_EQ(shared.use_count(), 1u);
 }
 

@@ -23,8 +23,8 @@ constexpr int ops_per_worker = 3000;
 
 // Values name their key, so a value served under the wrong key is caught.
 std::string make_value(int key, int worker, int seq, std::size_t pad) {
-  std::string v = "k" + std::to_string(key) + "|w" + std::to_string(worker) + "|" +
-                  std::to_string(seq) + "|";
+  std::string v =
+      "k" + std::to_string(key) + "|w" + std::to_string(worker) + "|" + std::to_string(seq) + "|";
   v.append(pad, '#');
   return v;
 }
@@ -95,7 +95,8 @@ TEST(CacheConcurrency, MixedOperationsOnOverlappingKeysMatchTheModel) {
 
   rt.run([&]() -> asio::awaitable<void> {
     std::vector<asio::awaitable<void>> all;
-    for (int i = 0; i < workers; ++i) all.push_back(worker(i));
+    for (int i = 0; i < workers; ++i)
+      all.push_back(worker(i));
     co_await when_all(std::move(all));
   }());
 

@@ -87,11 +87,13 @@ TEST_F(CacheManagerTest, GetOrLoadLoadsOnceThenHits) {
 TEST_F(CacheManagerTest, ConcurrentMissesOfOneKeyShareOneLoad) {
   auto values = rt_.run([&]() -> asio::awaitable<std::vector<blob>> {
     std::vector<asio::awaitable<blob>> calls;
-    for (int i = 0; i < 10; ++i) calls.push_back(cache_.get_or_load("k", slow_loader("once")));
+    for (int i = 0; i < 10; ++i)
+      calls.push_back(cache_.get_or_load("k", slow_loader("once")));
     co_return co_await when_all(std::move(calls));
   }());
   ASSERT_EQ(values.size(), 10u);
-  for (const auto& v : values) EXPECT_EQ(v.view(), "once");
+  for (const auto& v : values)
+    EXPECT_EQ(v.view(), "once");
   EXPECT_EQ(loader_calls_, 1);
   EXPECT_EQ(cache_.stats().coalesced_loads, 9u);
 }
@@ -114,7 +116,8 @@ TEST_F(CacheManagerTest, ALoaderExceptionReachesEveryCallerAndStoresNothing) {
   };
   rt_.run([&]() -> asio::awaitable<void> {
     std::vector<asio::awaitable<void>> calls;
-    for (int i = 0; i < 5; ++i) calls.push_back(call());
+    for (int i = 0; i < 5; ++i)
+      calls.push_back(call());
     co_await when_all(std::move(calls));
   }());
   EXPECT_EQ(failures, 5);
@@ -122,6 +125,18 @@ TEST_F(CacheManagerTest, ALoaderExceptionReachesEveryCallerAndStoresNothing) {
   EXPECT_FALSE(cache_.contains("k"));
   // The next call tries again.
   EXPECT_EQ(rt_.run(cache_.get_or_load("k", slow_loader("recovered"))).view(), "recovered");
+}
+
+// Cache-aside race: a put that lands while the loader runs is newer than what the loader read.
+TEST_F(CacheManagerTest, APutDuringALoadIsNotOverwrittenByTheLoadedValue) {
+  auto loaded = rt_.run([&]() -> asio::awaitable<blob> {
+    co_return co_await cache_.get_or_load("k", [&]() -> asio::awaitable<blob> {
+      co_await cache_.put("k", blob::copy_of(std::string_view("fresh")));
+      co_return blob::copy_of(std::string_view("stale"));
+    });
+  }());
+  EXPECT_EQ(loaded.view(), "stale");  // the caller gets what its loader returned
+  EXPECT_EQ(cache_.try_get("k")->view(), "fresh");
 }
 
 TEST_F(CacheManagerTest, GetOrLoadHonoursTtl) {
@@ -161,7 +176,8 @@ TEST_F(CacheManagerTest, BuildsFromAConfiguration) {
   EXPECT_EQ(cache.memory().high_water_bytes(), 1'000'000u);
   EXPECT_EQ(cache.memory().policy(), memory_policy::fifo);
   rt_.run([&]() -> asio::awaitable<void> {
-    for (const char* k : {"a", "b", "c", "d"}) co_await cache.put(k, blob::copy_of(k));
+    for (const char* k : {"a", "b", "c", "d"})
+      co_await cache.put(k, blob::copy_of(k));
   }());
   EXPECT_FALSE(cache.contains("a"));  // fifo, max_items 3
   EXPECT_TRUE(cache.contains("d"));

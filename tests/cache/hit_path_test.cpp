@@ -26,8 +26,12 @@ void* operator new(std::size_t size) {
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace larder {
 namespace {
@@ -54,7 +58,8 @@ TEST(HitPath, TryGetHitDoesNotAllocate) {
   long allocated = 0;
   {
     allocation_counter counter;
-    for (int i = 0; i < 1000; ++i) ASSERT_TRUE(cache.try_get("sample/000001"));
+    for (int i = 0; i < 1000; ++i)
+      ASSERT_TRUE(cache.try_get("sample/000001"));
     allocated = counter.count();
   }
   EXPECT_EQ(allocated, 0);

@@ -13,7 +13,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-blob value_of(std::size_t size, char fill = 'v') { return blob::copy_of(std::string(size, fill)); }
+blob value_of(std::size_t size, char fill = 'v') {
+  return blob::copy_of(std::string(size, fill));
+}
 
 // Capacity for exactly `n` entries of a one-byte key and `value_size`-byte value.
 std::uint64_t room_for(std::size_t n, std::size_t value_size) {
@@ -64,7 +66,8 @@ TEST(MemoryTier, ChargesKeyValueAndOverhead) {
 // Worked example: room for three entries. a b c in, a read, d in: LRU evicts b, FIFO evicts a.
 TEST(MemoryTier, LruEvictsTheLeastRecentlyUsed) {
   memory_tier tier(one_shard(room_for(3, 100)));
-  for (const char* k : {"a", "b", "c"}) tier.put(k, value_of(100));
+  for (const char* k : {"a", "b", "c"})
+    tier.put(k, value_of(100));
   ASSERT_TRUE(tier.get("a"));
   tier.put("d", value_of(100));
   EXPECT_EQ(present(tier, "abcd"), "acd");
@@ -78,9 +81,11 @@ TEST(MemoryTier, LruEvictsTheLeastRecentlyUsed) {
 TEST(MemoryTier, LruIsExactForUpTo32HitsBetweenWrites) {
   memory_tier tier(one_shard(room_for(40, 10)));
   // Two-byte keys with nine-byte values: the charge of a one-byte key with a ten-byte value.
-  for (int i = 0; i < 40; ++i) tier.put(std::to_string(i % 10) + char('a' + i / 10), value_of(9));
+  for (int i = 0; i < 40; ++i)
+    tier.put(std::to_string(i % 10) + char('a' + i / 10), value_of(9));
   // Keys 0a..9a, 0b..9b, 0c..9c, 0d..9d in insertion order; hit the first 32 of them.
-  for (int i = 0; i < 32; ++i) ASSERT_TRUE(tier.get(std::to_string(i % 10) + char('a' + i / 10)));
+  for (int i = 0; i < 32; ++i)
+    ASSERT_TRUE(tier.get(std::to_string(i % 10) + char('a' + i / 10)));
   tier.put("new", value_of(8));
   EXPECT_FALSE(tier.contains("2d"));  // the oldest entry not hit
   EXPECT_TRUE(tier.contains("0a"));
@@ -90,8 +95,10 @@ TEST(MemoryTier, LruIsExactForUpTo32HitsBetweenWrites) {
 TEST(MemoryTier, LruKeepsTheNewest32HitsBetweenWrites) {
   memory_tier tier(one_shard(room_for(40, 10)));
   // Two-byte keys with nine-byte values: the charge of a one-byte key with a ten-byte value.
-  for (int i = 0; i < 40; ++i) tier.put(std::to_string(i % 10) + char('a' + i / 10), value_of(9));
-  for (int i = 0; i < 35; ++i) ASSERT_TRUE(tier.get(std::to_string(i % 10) + char('a' + i / 10)));
+  for (int i = 0; i < 40; ++i)
+    tier.put(std::to_string(i % 10) + char('a' + i / 10), value_of(9));
+  for (int i = 0; i < 35; ++i)
+    ASSERT_TRUE(tier.get(std::to_string(i % 10) + char('a' + i / 10)));
   tier.put("new", value_of(8));
   EXPECT_FALSE(tier.contains("0a"));
   EXPECT_TRUE(tier.contains("5d"));
@@ -100,7 +107,8 @@ TEST(MemoryTier, LruKeepsTheNewest32HitsBetweenWrites) {
 
 TEST(MemoryTier, PeekAndContainsAreNotAccesses) {
   memory_tier tier(one_shard(room_for(3, 100)));
-  for (const char* k : {"a", "b", "c"}) tier.put(k, value_of(100));
+  for (const char* k : {"a", "b", "c"})
+    tier.put(k, value_of(100));
   ASSERT_TRUE(tier.peek("a"));
   ASSERT_TRUE(tier.contains("a"));
   tier.put("d", value_of(100));
@@ -112,7 +120,8 @@ TEST(MemoryTier, PeekAndContainsAreNotAccesses) {
 
 TEST(MemoryTier, FifoEvictsTheOldestInsertion) {
   memory_tier tier(one_shard(room_for(3, 100), memory_policy::fifo));
-  for (const char* k : {"a", "b", "c"}) tier.put(k, value_of(100));
+  for (const char* k : {"a", "b", "c"})
+    tier.put(k, value_of(100));
   ASSERT_TRUE(tier.get("a"));
   tier.put("d", value_of(100));
   EXPECT_EQ(present(tier, "abcd"), "bcd");
@@ -122,7 +131,8 @@ TEST(MemoryTier, FifoEvictsTheOldestInsertion) {
 
 TEST(MemoryTier, ALargeEntryEvictsAsManyAsItNeeds) {
   memory_tier tier(one_shard(room_for(4, 100)));
-  for (const char* k : {"a", "b", "c", "d"}) tier.put(k, value_of(100));
+  for (const char* k : {"a", "b", "c", "d"})
+    tier.put(k, value_of(100));
   // Needs the room of two and a bit entries: evicts a, b and c.
   tier.put("e", value_of(2 * memory_tier::charge_for(1, 100) + 50));
   EXPECT_EQ(present(tier, "abcde"), "de");
@@ -133,7 +143,8 @@ TEST(MemoryTier, EvictionThresholdKeepsUsageUnderItsMark) {
   auto o = one_shard(room_for(10, 100));
   o.eviction_threshold = 0.5;
   memory_tier tier(o);
-  for (char k = 'a'; k <= 'j'; ++k) tier.put(std::string(1, k), value_of(100));
+  for (char k = 'a'; k <= 'j'; ++k)
+    tier.put(std::string(1, k), value_of(100));
   EXPECT_EQ(tier.stats().entries, 5u);
   EXPECT_EQ(present(tier, "abcdefghij"), "fghij");
   EXPECT_LE(tier.bytes_used(), tier.high_water_bytes());
@@ -143,7 +154,8 @@ TEST(MemoryTier, MaxItemsBoundsTheEntryCount) {
   auto o = one_shard(1 << 20);
   o.max_items = 2;
   memory_tier tier(o);
-  for (const char* k : {"a", "b", "c"}) tier.put(k, value_of(1));
+  for (const char* k : {"a", "b", "c"})
+    tier.put(k, value_of(1));
   EXPECT_EQ(present(tier, "abc"), "bc");
 }
 
@@ -164,6 +176,14 @@ TEST(MemoryTier, PutReplacesTheValueAndItsCharge) {
   auto s = tier.stats();
   EXPECT_EQ(s.entries, 1u);
   EXPECT_EQ(s.replacements, 1u);
+}
+
+TEST(MemoryTier, KeepExistingStoresOnlyWhenAbsent) {
+  memory_tier tier(one_shard(1 << 20));
+  EXPECT_TRUE(tier.put("k", value_of(3, 'a'), {.keep_existing = true}));
+  EXPECT_FALSE(tier.put("k", value_of(3, 'b'), {.keep_existing = true}));
+  EXPECT_EQ(tier.get("k")->view(), "aaa");
+  EXPECT_EQ(tier.bytes_used(), memory_tier::charge_for(1, 3));
 }
 
 TEST(MemoryTier, AHeldValueOutlivesItsEviction) {
@@ -202,6 +222,12 @@ TEST_F(MemoryTierExpiry, AnEntryExpiresWhenItsTtlHasPassed) {
   EXPECT_EQ(tier_->bytes_used(), memory_tier::charge_for(7, 1));
 }
 
+TEST_F(MemoryTierExpiry, AnUnrepresentablyLongTtlNeverExpires) {
+  tier_->put("k", value_of(1), {.ttl = std::chrono::nanoseconds::max()});
+  now_ += std::chrono::hours(24 * 365 * 100);
+  EXPECT_TRUE(tier_->get("k"));
+}
+
 TEST_F(MemoryTierExpiry, PurgeDropsOnlyExpiredEntries) {
   tier_->put("a", value_of(1), {.ttl = 5s});
   tier_->put("b", value_of(1), {.ttl = 50s});
@@ -213,7 +239,8 @@ TEST_F(MemoryTierExpiry, PurgeDropsOnlyExpiredEntries) {
 
 TEST(MemoryTier, EraseAndClearEmptyTheTier) {
   memory_tier tier(one_shard(1 << 20));
-  for (const char* k : {"a", "b", "c"}) tier.put(k, value_of(10));
+  for (const char* k : {"a", "b", "c"})
+    tier.put(k, value_of(10));
   EXPECT_TRUE(tier.erase("b"));
   EXPECT_FALSE(tier.erase("b"));
   EXPECT_EQ(present(tier, "abc"), "ac");
@@ -250,7 +277,8 @@ TEST(MemoryTier, ShardedTierKeepsAGlobalBudgetAndFitsEntriesLargerThanAShard) {
   o.capacity_bytes = 1 << 20;
   o.shards = 16;
   memory_tier tier(o);
-  for (int i = 0; i < 1000; ++i) tier.put("k" + std::to_string(i), value_of(4000));
+  for (int i = 0; i < 1000; ++i)
+    tier.put("k" + std::to_string(i), value_of(4000));
   EXPECT_LE(tier.bytes_used(), tier.capacity_bytes());
   // Bigger than capacity / shards: fits, evicting from whichever shards hold bytes.
   EXPECT_TRUE(tier.put("big", value_of(600 << 10)));

@@ -38,7 +38,8 @@ class policy_driver {
  private:
   memory_entry& find(const std::string& key) {
     for (auto& e : entries_) {
-      if (e->key() == key && std::find(evicted_.begin(), evicted_.end(), e.get()) == evicted_.end()) {
+      if (e->key() == key &&
+          std::find(evicted_.begin(), evicted_.end(), e.get()) == evicted_.end()) {
         return *e;
       }
     }

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 #include <boost/asio/steady_timer.hpp>
@@ -17,9 +18,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-asio::awaitable<int> answer() { co_return 42; }
+asio::awaitable<int> answer() {
+  co_return 42;
+}
 
-asio::awaitable<void> nothing() { co_return; }
+asio::awaitable<void> nothing() {
+  co_return;
+}
 
 asio::awaitable<int> fail() {
   throw std::runtime_error("boom");
@@ -58,7 +63,7 @@ TEST(Runtime, SpawnedTasksRunOnTheWorkerThreads) {
       }
       if (remaining.fetch_sub(1) == 1) all_done.set_value();
       co_return;
-    }());
+    });
   }
   all_done.get_future().wait();
   std::lock_guard lock(mu);
@@ -78,7 +83,7 @@ TEST(Runtime, StopCancelsAWaitingTaskAndJoins) {
     } catch (const boost::system::system_error& e) {
       cancelled = e.code() == asio::error::operation_aborted;
     }
-  }());
+  });
   started.get_future().wait();
   const auto before = std::chrono::steady_clock::now();
   rt.stop();
@@ -86,6 +91,47 @@ TEST(Runtime, StopCancelsAWaitingTaskAndJoins) {
   // not waited out.
   EXPECT_LT(std::chrono::steady_clock::now() - before, 10s);
   EXPECT_TRUE(cancelled);
+}
+
+// A task that swallows its cancellation is abandoned after the grace period, and the thread that
+// waits for it in run() gets an error instead of waiting forever.
+TEST(Runtime, StopAbandonsATaskThatIgnoresCancellation) {
+  runtime rt({.threads = 1, .stop_grace = 100ms});
+  std::promise<void> started;
+  auto stubborn = [&]() -> asio::awaitable<void> {
+    // Without this, every co_await after the cancellation would throw at once.
+    co_await asio::this_coro::throw_if_cancelled(false);
+    started.set_value();
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (true) {
+      timer.expires_after(5ms);
+      try {
+        co_await timer.async_wait(asio::use_awaitable);
+      } catch (const boost::system::system_error&) {
+      }
+    }
+  };
+  std::promise<std::string> outcome;
+  std::thread caller([&] {
+    try {
+      rt.run(stubborn());
+      outcome.set_value("returned");
+    } catch (const std::runtime_error& e) {
+      outcome.set_value(e.what());
+    }
+  });
+  started.get_future().wait();
+  rt.stop();
+  caller.join();
+  EXPECT_EQ(outcome.get_future().get(), "larder::runtime stopped before the task finished");
+}
+
+TEST(Runtime, ConcurrentStopsAllReturnAfterTheWork) {
+  runtime rt({.threads = 2});
+  std::thread other([&] { rt.stop(); });
+  rt.stop();
+  other.join();
+  EXPECT_THROW(rt.spawn(nothing()), std::logic_error);
 }
 
 TEST(Runtime, SpawnAfterStopIsRefused) {
@@ -106,7 +152,7 @@ TEST(Runtime, RunFromAWorkerThreadIsRefused) {
       refused.set_value(true);
     }
     co_return;
-  }());
+  });
   EXPECT_TRUE(refused.get_future().get());
 }
 
@@ -115,7 +161,7 @@ TEST(Runtime, AnExceptionInASpawnedTaskDoesNotStopTheRuntime) {
   rt.spawn([]() -> asio::awaitable<void> {
     throw std::runtime_error("background failure");
     co_return;
-  }());
+  });
   EXPECT_EQ(rt.run(answer()), 42);
 }
 

@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
 #include "larder/runtime/runtime.hpp"
@@ -33,7 +34,8 @@ asio::awaitable<void> wait_for(const std::atomic<bool>& open) {
 class SingleFlightTest : public ::testing::Test {
  protected:
   void wait_until_coalesced(std::size_t n) {
-    for (int i = 0; i < 10000 && flights_.coalesced() < n; ++i) std::this_thread::sleep_for(1ms);
+    for (int i = 0; i < 10000 && flights_.coalesced() < n; ++i)
+      std::this_thread::sleep_for(1ms);
     ASSERT_EQ(flights_.coalesced(), n);
   }
 
@@ -47,20 +49,20 @@ TEST_F(SingleFlightTest, ConcurrentCallersShareOneComputation) {
   constexpr int callers = 8;
   std::vector<std::future<std::string>> results;
   for (int i = 0; i < callers; ++i) {
-    results.push_back(asio::co_spawn(
-        asio::make_strand(rt_.executor()),
-        flights_.run("k",
-                     [&]() -> asio::awaitable<std::string> {
-                       ++calls_;
-                       co_await wait_for(open_);
-                       co_return "value";
-                     }),
-        asio::use_future));
+    results.push_back(asio::co_spawn(asio::make_strand(rt_.executor()),
+                                     flights_.run("k",
+                                                  [&]() -> asio::awaitable<std::string> {
+                                                    ++calls_;
+                                                    co_await wait_for(open_);
+                                                    co_return "value";
+                                                  }),
+                                     asio::use_future));
   }
   wait_until_coalesced(callers - 1);
   EXPECT_EQ(flights_.in_flight(), 1u);
   open_ = true;
-  for (auto& r : results) EXPECT_EQ(r.get(), "value");
+  for (auto& r : results)
+    EXPECT_EQ(r.get(), "value");
   EXPECT_EQ(calls_, 1);
   EXPECT_EQ(flights_.in_flight(), 0u);
 }
@@ -80,21 +82,26 @@ TEST_F(SingleFlightTest, AnExceptionReachesEveryWaiter) {
   }
   wait_until_coalesced(callers - 1);
   open_ = true;
-  for (auto& r : results) EXPECT_THROW(r.get(), std::runtime_error);
+  for (auto& r : results)
+    EXPECT_THROW(r.get(), std::runtime_error);
   EXPECT_EQ(calls_, 1);
 }
 
 TEST_F(SingleFlightTest, DistinctKeysFlyIndependently) {
-  auto a = asio::co_spawn(rt_.executor(), flights_.run("a", [&]() -> asio::awaitable<std::string> {
-    ++calls_;
-    co_await wait_for(open_);
-    co_return "A";
-  }),
+  auto a = asio::co_spawn(rt_.executor(),
+                          flights_.run("a",
+                                       [&]() -> asio::awaitable<std::string> {
+                                         ++calls_;
+                                         co_await wait_for(open_);
+                                         co_return "A";
+                                       }),
                           asio::use_future);
-  auto b = asio::co_spawn(rt_.executor(), flights_.run("b", [&]() -> asio::awaitable<std::string> {
-    ++calls_;
-    co_return "B";
-  }),
+  auto b = asio::co_spawn(rt_.executor(),
+                          flights_.run("b",
+                                       [&]() -> asio::awaitable<std::string> {
+                                         ++calls_;
+                                         co_return "B";
+                                       }),
                           asio::use_future);
   EXPECT_EQ(b.get(), "B");  // not held up by the open flight of "a"
   open_ = true;
@@ -103,9 +110,7 @@ TEST_F(SingleFlightTest, DistinctKeysFlyIndependently) {
 }
 
 TEST_F(SingleFlightTest, AFinishedFlightIsNotCached) {
-  auto compute = [&]() -> asio::awaitable<std::string> {
-    co_return std::to_string(++calls_);
-  };
+  auto compute = [&]() -> asio::awaitable<std::string> { co_return std::to_string(++calls_); };
   EXPECT_EQ(rt_.run(flights_.run("k", compute)), "1");
   EXPECT_EQ(rt_.run(flights_.run("k", compute)), "2");
 }
@@ -130,10 +135,13 @@ TEST(SingleFlight, WaitersResumeThroughTheirExecutorNotInline) {
   };
   asio::co_spawn(ctx, leader(), asio::detached);
   asio::co_spawn(ctx, waiter(), asio::detached);
-  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-    open = true;
-    co_return;
-  }(), asio::detached);
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        open = true;
+        co_return;
+      },
+      asio::detached);
   ctx.run();
   ASSERT_EQ(order.size(), 2u);
   EXPECT_EQ(order[0], "leader resumed");
@@ -145,10 +153,12 @@ TEST(SingleFlight, AWaiterResumesOnItsOwnStrand) {
   single_flight<int> flights;
   std::atomic<bool> open{false};
   auto strand = asio::make_strand(rt.executor());
-  auto leader = asio::co_spawn(rt.executor(), flights.run("k", [&]() -> asio::awaitable<int> {
-    co_await wait_for(open);
-    co_return 1;
-  }),
+  auto leader = asio::co_spawn(rt.executor(),
+                               flights.run("k",
+                                           [&]() -> asio::awaitable<int> {
+                                             co_await wait_for(open);
+                                             co_return 1;
+                                           }),
                                asio::use_future);
   auto waiter = asio::co_spawn(
       strand,
@@ -157,7 +167,8 @@ TEST(SingleFlight, AWaiterResumesOnItsOwnStrand) {
         co_return strand.running_in_this_thread();
       },
       asio::use_future);
-  for (int i = 0; i < 10000 && flights.coalesced() < 1; ++i) std::this_thread::sleep_for(1ms);
+  for (int i = 0; i < 10000 && flights.coalesced() < 1; ++i)
+    std::this_thread::sleep_for(1ms);
   open = true;
   EXPECT_EQ(leader.get(), 1);
   EXPECT_TRUE(waiter.get());

@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
@@ -51,7 +53,8 @@ TEST(WhenAll, TasksRunConcurrently) {
   std::atomic<int> arrived{0};
   auto results = rt.run([&]() -> asio::awaitable<std::vector<int>> {
     std::vector<asio::awaitable<int>> tasks;
-    for (int i = 0; i < 5; ++i) tasks.push_back(rendezvous(arrived, 5));
+    for (int i = 0; i < 5; ++i)
+      tasks.push_back(rendezvous(arrived, 5));
     co_return co_await when_all(std::move(tasks));
   }());
   EXPECT_EQ(results, (std::vector<int>(5, 5)));
@@ -78,6 +81,33 @@ TEST(WhenAll, AnExceptionIsRethrownAfterEveryTaskFinished) {
   }()),
                std::runtime_error);
   EXPECT_EQ(finished, 2);
+}
+
+TEST(WhenAll, CancellingTheAwaiterCancelsEveryTask) {
+  runtime rt({.threads = 2, .stop_grace = 30s});
+  std::atomic<int> cancelled{0};
+  std::promise<void> waiting;
+  auto sleeper = [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
+    try {
+      co_await timer.async_wait(asio::use_awaitable);
+    } catch (const boost::system::system_error& e) {
+      if (e.code() == asio::error::operation_aborted) ++cancelled;
+    }
+  };
+  rt.spawn([&]() -> asio::awaitable<void> {
+    std::vector<asio::awaitable<void>> tasks;
+    for (int i = 0; i < 3; ++i)
+      tasks.push_back(sleeper());
+    waiting.set_value();
+    co_await when_all(std::move(tasks));
+  });
+  waiting.get_future().wait();
+  std::this_thread::sleep_for(20ms);  // let the sleepers reach their timers
+  const auto before = std::chrono::steady_clock::now();
+  rt.stop();  // cancels the spawned task, which must cancel its three sleepers
+  EXPECT_LT(std::chrono::steady_clock::now() - before, 30s);
+  EXPECT_EQ(cancelled, 3);
 }
 
 TEST(WhenAll, NoTasksCompleteAtOnce) {

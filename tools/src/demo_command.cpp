@@ -9,12 +9,12 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include "exit_codes.hpp"
 #include "larder/cache/cache_manager.hpp"
@@ -35,8 +35,7 @@ using clock_type = std::chrono::steady_clock;
 constexpr std::size_t sample_header_bytes = 16;
 
 std::uint64_t checksum(const std::byte* data, std::size_t size) {
-  return std::hash<std::string_view>{}(
-      std::string_view(reinterpret_cast<const char*>(data), size));
+  return std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char*>(data), size));
 }
 
 blob make_sample(std::uint64_t index, std::size_t size, std::uint64_t seed) {
@@ -60,9 +59,8 @@ bool sample_is_intact(const blob& sample, std::uint64_t index) {
   std::uint64_t stored_sum = 0;
   std::memcpy(&stored_index, sample.data(), 8);
   std::memcpy(&stored_sum, sample.data() + 8, 8);
-  return stored_index == index &&
-         stored_sum == checksum(sample.data() + sample_header_bytes,
-                                sample.size() - sample_header_bytes);
+  return stored_index == index && stored_sum == checksum(sample.data() + sample_header_bytes,
+                                                         sample.size() - sample_header_bytes);
 }
 
 asio::awaitable<void> sleep_for(std::chrono::microseconds d) {
@@ -96,7 +94,8 @@ class training_loop {
     for (std::size_t first = 0; first < order.size(); first += options_.batch_size) {
       const std::size_t last = std::min(order.size(), first + options_.batch_size);
       std::vector<asio::awaitable<blob>> batch;
-      for (std::size_t i = first; i < last; ++i) batch.push_back(fetch(order[i]));
+      for (std::size_t i = first; i < last; ++i)
+        batch.push_back(fetch(order[i]));
       auto samples = co_await when_all(std::move(batch));
       for (std::size_t i = 0; i < samples.size(); ++i) {
         if (!sample_is_intact(samples[i], order[first + i])) ++report.corrupt;
@@ -141,30 +140,37 @@ int run_demo(const demo_options& options) {
     return exit_usage;
   }
 
-  const double dataset_mb =
-      static_cast<double>(options.samples) * options.sample_bytes / 1e6;
+  const double dataset_mb = static_cast<double>(options.samples) * options.sample_bytes / 1e6;
   std::cout << fmt::format(
       "larder demo: {} samples x {} KiB ({:.0f} MB), batch {}, {} epochs\n"
       "  storage latency {} us per sample, compute {} us per step\n"
       "  cache: memory {} MB, policy {}, eviction threshold {}, configuration {}\n",
-      options.samples, options.sample_bytes / 1024, dataset_mb, options.batch_size,
-      options.epochs, options.load_latency_us, options.compute_us,
-      config.memory.size_bytes / 1000000, to_string(config.memory.policy),
-      config.eviction_threshold, options.config_file.value_or("embedded default"));
+      options.samples, options.sample_bytes / 1024, dataset_mb, options.batch_size, options.epochs,
+      options.load_latency_us, options.compute_us, config.memory.size_bytes / 1000000,
+      to_string(config.memory.policy), config.eviction_threshold,
+      options.config_file.value_or("embedded default"));
 
   runtime rt({.threads = options.threads});
   cache_manager cache(rt.executor(), config);
   training_loop loop(options, cache);
   std::uint64_t corrupt = 0;
+  double first_epoch_seconds = 0;
+  double later_epochs_seconds = 0;
   for (std::uint32_t epoch = 0; epoch < options.epochs; ++epoch) {
     const epoch_report r = rt.run(loop.run_epoch(epoch));
     corrupt += r.corrupt;
+    (epoch == 0 ? first_epoch_seconds : later_epochs_seconds) += r.seconds;
     const double hit_rate = r.lookups ? 100.0 * r.hits / r.lookups : 0.0;
     std::cout << fmt::format(
         "epoch {}: {} steps in {:.2f} s, {:.0f} samples/s, memory hit rate {:.1f}%, "
         "{} loads from storage{}\n",
         epoch + 1, r.steps, r.seconds, options.samples / r.seconds, hit_rate, r.loads,
         r.corrupt ? fmt::format(", {} CORRUPT samples", r.corrupt) : "");
+  }
+  if (options.epochs > 1 && later_epochs_seconds > 0) {
+    std::cout << fmt::format(
+        "later epochs ran {:.1f}x faster than the first, which read from storage\n",
+        first_epoch_seconds * (options.epochs - 1) / later_epochs_seconds);
   }
   const auto s = cache.stats();
   std::cout << fmt::format(
@@ -203,8 +209,7 @@ void add_demo_command(CLI::App& app, int& exit_status) {
   demo->add_option("--load-latency-us", options->load_latency_us,
                    "Simulated storage latency per sample, microseconds")
       ->capture_default_str();
-  demo->add_option("--compute-us", options->compute_us,
-                   "Simulated compute per step, microseconds")
+  demo->add_option("--compute-us", options->compute_us, "Simulated compute per step, microseconds")
       ->capture_default_str();
   demo->add_option("--seed", options->seed, "Shuffle and data seed")->capture_default_str();
   demo->add_option("--threads", options->threads, "Worker threads (0: one per hardware thread)")

@@ -1,9 +1,9 @@
 #include "progress_bar.hpp"
 
 #include <cstdio>
+#include <unistd.h>
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 namespace larder::tools {
 

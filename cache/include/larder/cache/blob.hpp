@@ -81,9 +81,7 @@ class blob {
   std::size_t size() const noexcept { return control_ ? control_->size : 0; }
   bool empty() const noexcept { return size() == 0; }
   std::span<const std::byte> bytes() const noexcept { return {data(), size()}; }
-  std::string_view view() const noexcept {
-    return {reinterpret_cast<const char*>(data()), size()};
-  }
+  std::string_view view() const noexcept { return {reinterpret_cast<const char*>(data()), size()}; }
   // Number of blobs sharing these bytes (for tests and diagnostics; racy by nature).
   std::uint32_t use_count() const noexcept {
     return control_ ? control_->refs.load(std::memory_order_relaxed) : 0;

@@ -51,7 +51,7 @@ struct codec<std::string> {
 };
 
 template <typename T>
-  requires std::is_trivially_copyable_v<T>
+requires std::is_trivially_copyable_v<T>
 struct codec<std::vector<T>> {
   static blob encode(const std::vector<T>& value) {
     return blob::copy_of(std::as_bytes(std::span<const T>(value)));

@@ -2,9 +2,9 @@
 //
 // Layout, for the hit path. The first cache line holds the eviction policy's hooks (list links
 // and a byte each for a queue id and a small counter), which the policy rewrites as entries move.
-// The second holds what a lookup reads: hash, expiry, value and the key, stored inline right
-// after the struct so that short keys share that line. A policy update therefore never dirties
-// the line another thread's lookup is reading.
+// The second holds what a lookup reads: hash, expiry and value; the key bytes follow the struct
+// in the same allocation. A policy update therefore never dirties a line that another thread's
+// lookup reads.
 //
 // Created by memory_entry::create() in one allocation with its key; owned by its shard through
 // memory_entry::owner. Every field is guarded by the shard's write lock, and read by readers
@@ -26,7 +26,8 @@ struct alignas(64) memory_entry {
   };
   using owner = std::unique_ptr<memory_entry, deleter>;
 
-  // A new entry holding a copy of key. Throws std::bad_alloc.
+  // A new entry holding a copy of key. Throws std::bad_alloc, or std::length_error for a key of
+  // 4 GiB or more.
   static owner create(std::string_view key, std::uint64_t hash, blob value);
 
   std::string_view key() const noexcept {

@@ -97,8 +97,9 @@ class memory_tier {
   // second look after a miss that was already counted.
   std::optional<blob> peek(std::string_view key) const;
 
-  // Stores value under key, replacing any previous value, then evicts down to the budget.
-  // Returns false, storing nothing, when the entry alone exceeds the high-water mark.
+  // Stores value under key, replacing any previous value (unless options.keep_existing), then
+  // evicts down to the budget. Returns false, storing nothing, when the entry alone exceeds the
+  // high-water mark or keep_existing found the key present.
   bool put(std::string_view key, blob value, const put_options& options = {});
 
   // Removes key; returns whether it was there.

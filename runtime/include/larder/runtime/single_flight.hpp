@@ -28,7 +28,9 @@
 #include <vector>
 
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <larder/runtime/asio.hpp>
 #include <larder/runtime/detail/posted_completion.hpp>
@@ -81,6 +83,9 @@ class single_flight {
   }
 
   asio::awaitable<T> wait(std::shared_ptr<flight> f);
+  // Ends a flight: records its outcome, removes it, and wakes its waiters.
+  void finish(std::string_view key, flight& f, std::exception_ptr error,
+              const std::optional<T>& value);
 
   // mu_ protects the fields below and every flight's fields.
   mutable std::mutex mu_;
@@ -107,6 +112,22 @@ asio::awaitable<T> single_flight<T>::run(std::string_view key, Fn fn) {
   }
   if (!leader) co_return co_await wait(std::move(f));
 
+  // If this frame is destroyed before the flight finishes (its io_context shut down with the
+  // flight in progress), the waiters get operation_aborted and later callers start afresh.
+  struct abandon_guard {
+    single_flight* self;
+    std::string_view key;
+    std::shared_ptr<flight>* f;
+    ~abandon_guard() {
+      if (*f) {
+        self->finish(key, **f,
+                     std::make_exception_ptr(boost::system::system_error(
+                         asio::error::operation_aborted, "single_flight leader abandoned")),
+                     std::nullopt);
+      }
+    }
+  } guard{this, key, &f};
+
   std::exception_ptr error;
   std::optional<T> value;
   try {
@@ -114,18 +135,26 @@ asio::awaitable<T> single_flight<T>::run(std::string_view key, Fn fn) {
   } catch (...) {
     error = std::current_exception();
   }
+  finish(key, *f, error, value);
+  f.reset();
+  if (error) std::rethrow_exception(error);
+  co_return std::move(*value);
+}
+
+template <typename T>
+void single_flight<T>::finish(std::string_view key, flight& f, std::exception_ptr error,
+                              const std::optional<T>& value) {
   std::vector<waiter> waiters;
   {
     std::lock_guard lock(mu_);
-    f->done = true;
-    f->error = error;
-    f->value = value;
-    waiters.swap(f->waiters);
+    f.done = true;
+    f.error = error;
+    f.value = value;
+    waiters.swap(f.waiters);
     flights_.erase(flights_.find(key));
   }
-  for (const auto& w : waiters) deliver(w, error, value);
-  if (error) std::rethrow_exception(error);
-  co_return std::move(*value);
+  for (const auto& w : waiters)
+    deliver(w, error, value);
 }
 
 template <typename T>

@@ -9,8 +9,7 @@ template <typename Loader>
 asio::awaitable<blob> cache_manager::get_or_load(std::string_view key, Loader loader,
                                                  put_options options) {
   if (auto hit = memory_.get(key)) co_return std::move(*hit);
-  co_return co_await loads_.run(key,
-                                [&] { return load_and_store(key, loader, options); });
+  co_return co_await loads_.run(key, [&] { return load_and_store(key, loader, options); });
 }
 
 template <typename Loader>
@@ -20,6 +19,8 @@ asio::awaitable<blob> cache_manager::load_and_store(std::string_view key, Loader
   if (auto hit = memory_.peek(key)) co_return std::move(*hit);
   load_count_.fetch_add(1, std::memory_order_relaxed);
   blob value = co_await loader();
+  // A put of this key while the loader ran is newer than what the loader read: keep it.
+  options.keep_existing = true;
   memory_.put(key, value, options);
   co_return value;
 }

@@ -31,7 +31,7 @@ std::function<void(Args...)> posted_completion(Handler handler) {
   auto shared = std::make_shared<Handler>(std::move(handler));
   return [shared, work](Args... args) {
     asio::post(work, [shared, ... args = std::move(args)]() mutable {
-      std::move(*shared)(std::move(args)...);
+      std::move (*shared)(std::move(args)...);
     });
   };
 }
