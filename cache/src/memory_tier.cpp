@@ -89,15 +89,9 @@ struct memory_tier::shard {
   detail::entry_table table;
   std::unique_ptr<eviction_policy> policy;
   bool policy_observes_hits = true;
-  // Hits and misses counted on the locked path; the read path counts in its slot.
-  std::uint64_t hits = 0;
-  std::uint64_t misses = 0;
-  std::uint64_t insertions = 0;
-  std::uint64_t replacements = 0;
-  std::uint64_t removals = 0;
-  std::uint64_t evictions = 0;
-  std::uint64_t expirations = 0;
-  std::uint64_t rejections = 0;
+  // The event counters of this shard (hits and misses of the locked path only: the read path
+  // counts in its slot); the size fields stay zero.
+  memory_tier_stats counts;
 };
 
 namespace {
@@ -253,16 +247,16 @@ std::optional<blob> memory_tier::get(std::string_view key) {
   shard_write_lock lock(s);
   memory_entry* e = s.find(key, hash);
   if (e == nullptr) {
-    ++s.misses;
+    ++s.counts.misses;
     return std::nullopt;
   }
   if (e->expires_at_ns != 0 && now_ns() >= e->expires_at_ns) {
     expired = s.detach(*e, *this);
-    ++s.expirations;
-    ++s.misses;
+    ++s.counts.expirations;
+    ++s.counts.misses;
     return std::nullopt;
   }
-  ++s.hits;
+  ++s.counts.hits;
   s.policy->on_hit(*e);
   return e->value;
 }
@@ -291,7 +285,7 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
   const std::uint64_t charge = charge_for(key.size(), value.size());
   if (charge > high_water_) {
     shard_write_lock lock(s);
-    ++s.rejections;
+    ++s.counts.rejections;
     return false;
   }
   // Allocate before taking the lock.
@@ -311,9 +305,9 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
     if (memory_entry* old = s.find(key, hash)) {
       if (options.keep_existing) return false;
       replaced = s.detach(*old, *this);
-      ++s.replacements;
+      ++s.counts.replacements;
     } else {
-      ++s.insertions;
+      ++s.counts.insertions;
     }
     s.table.insert(inserted);
     s.policy->on_insert(*entry.release());
@@ -339,7 +333,7 @@ void memory_tier::evict_to_fit(std::size_t first_shard, const memory_entry* keep
       // gives way instead. (The pointer is only compared: it may have gone since.)
       if (v != nullptr && v != keep) {
         victim = s.detach(*v, *this);
-        ++s.evictions;
+        ++s.counts.evictions;
       }
     }
     if (victim) {
@@ -359,7 +353,7 @@ bool memory_tier::erase(std::string_view key) {
   memory_entry* e = s.find(key, hash);
   if (e == nullptr) return false;
   removed = s.detach(*e, *this);
-  ++s.removals;
+  ++s.counts.removals;
   return true;
 }
 
@@ -376,7 +370,7 @@ void memory_tier::clear() {
       doomed.reserve(s.table.size());
       while (memory_entry* e = s.policy->victim())
         doomed.push_back(s.detach(*e, *this));
-      s.removals += doomed.size();
+      s.counts.removals += doomed.size();
     }
   }
 }
@@ -395,7 +389,7 @@ std::size_t memory_tier::purge_expired() {
       });
       for (memory_entry* e : expired)
         doomed.push_back(s.detach(*e, *this));
-      s.expirations += doomed.size();
+      s.counts.expirations += doomed.size();
     }
     purged += doomed.size();
   }
@@ -410,18 +404,19 @@ memory_tier_stats memory_tier::stats() const {
     shard& s = shards_[i];
     shard_write_lock lock(s);
     out.entries += s.table.size();
-    out.hits += s.hits;
-    out.misses += s.misses;
+    const memory_tier_stats& c = s.counts;
+    out.hits += c.hits;
+    out.misses += c.misses;
+    out.insertions += c.insertions;
+    out.replacements += c.replacements;
+    out.removals += c.removals;
+    out.evictions += c.evictions;
+    out.expirations += c.expirations;
+    out.rejections += c.rejections;
     for (const auto& slot : s.slots) {
       out.hits += slot.hits.load(std::memory_order_relaxed);
       out.misses += slot.misses.load(std::memory_order_relaxed);
     }
-    out.insertions += s.insertions;
-    out.replacements += s.replacements;
-    out.removals += s.removals;
-    out.evictions += s.evictions;
-    out.expirations += s.expirations;
-    out.rejections += s.rejections;
   }
   out.bytes_used = used_bytes_.load(std::memory_order_relaxed);
   return out;

@@ -6,6 +6,7 @@
 #include <CLI/Config.hpp>
 #include <CLI/Formatter.hpp>
 
+#include "config_command.hpp"
 #include "demo_command.hpp"
 #include "exit_codes.hpp"
 
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_status = exit_ok;
   add_demo_command(app, exit_status);
+  add_config_command(app, exit_status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,76 @@
+#include "config_command.hpp"
+
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "exit_codes.hpp"
+#include "larder/config/config_error.hpp"
+#include "larder/config/config_loader.hpp"
+
+namespace larder::tools {
+namespace {
+
+struct config_options {
+  std::optional<std::string> file;
+  bool print_default = false;
+};
+
+std::string megabytes(std::uint64_t bytes) { return fmt::format("{:.1f} MB", bytes / 1e6); }
+
+void print_settings(const cache_config& c, const std::string& origin) {
+  std::cout << fmt::format(
+      "configuration: {} (after CACHE_* / LARDER_LOG_LEVEL overrides)\n"
+      "cache.memory:   size {}, policy {}, compression {}, max_items {}, cleanup every {} s\n"
+      "cache.disk:     size {}, path {}, cleanup every {} s, use_mmap {}\n"
+      "cache:          eviction_threshold {}\n"
+      "model_cache:    size {}, format {}, compression {}, cleanup_policy {}\n"
+      "training_cache: size {}, batch_buffer {}, prefetch {}, cleanup_policy {}\n"
+      "system_cache:   size {}, temp_dir {}, max_age {} s, cleanup_policy {}\n"
+      "logging:        level {}\n",
+      origin, megabytes(c.memory.size_bytes), to_string(c.memory.policy), c.memory.compression,
+      c.memory.max_items == 0 ? std::string("unlimited") : std::to_string(c.memory.max_items),
+      c.memory.cleanup_interval.count(), megabytes(c.disk.size_bytes), c.disk.path.string(),
+      c.disk.cleanup_interval.count(), c.disk.use_mmap, c.eviction_threshold,
+      megabytes(c.model_cache.size_bytes), c.model_cache.format, c.model_cache.compression,
+      to_string(c.model_cache.policy), megabytes(c.training_cache.size_bytes),
+      c.training_cache.batch_buffer, c.training_cache.prefetch,
+      to_string(c.training_cache.policy), megabytes(c.system_cache.size_bytes),
+      c.system_cache.temp_dir.string(), c.system_cache.max_age.count(),
+      to_string(c.system_cache.policy), c.logging.level);
+}
+
+int run_config(const config_options& options) {
+  if (options.print_default) {
+    std::cout << default_config_yaml();
+    return exit_ok;
+  }
+  try {
+    const cache_config config = load_config(options.file);
+    print_settings(config, options.file.value_or("embedded default"));
+    return exit_ok;
+  } catch (const config_error& e) {
+    std::cerr << "larder config: " << e.what() << "\n";
+    return exit_usage;
+  }
+}
+
+}  // namespace
+
+void add_config_command(CLI::App& app, int& exit_status) {
+  auto options = std::make_shared<config_options>();
+  CLI::App* command = app.add_subcommand(
+      "config",
+      "Check a configuration (YAML or TOML, plus the CACHE_* environment variables) and show the "
+      "settings it resolves to; exit 2 with the reason if it is invalid.");
+  command->add_option("-c,--config", options->file, "Configuration file (default: embedded)")
+      ->check(CLI::ExistingFile);
+  command->add_flag("--print-default", options->print_default,
+                    "Print the embedded default configuration, a template to edit");
+  command->callback([options, &exit_status] { exit_status = run_config(*options); });
+}
+
+}  // namespace larder::tools
