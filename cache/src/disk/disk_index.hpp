@@ -1,0 +1,94 @@
+// disk_index: the disk tier's in-memory map from key hash to where the entry lies on disk.
+//
+// 1. Budget. DESIGN.md allows 16 bytes of RAM per entry. A slot is 12 bytes (a 32-bit hash tag
+//    and a 64-bit packed location, in two parallel arrays), and the table grows by a quarter
+//    once it is 85 % full, so it stays between 68 % and 85 % full: 14.1 to 17.6 bytes per entry,
+//    15.6 on average over a growth cycle. bytes_per_entry() reports the real figure.
+// 2. The tag is the hash's high 32 bits, and it is all the index keeps of a hash: the home slot
+//    is the high half of tag x capacity (Lemire's fast range reduction), so the table can grow by
+//    a quarter instead of doubling and still re-home every entry. Two keys with the same tag are
+//    one entry to the index: the later put replaces the earlier (with a million entries, one put
+//    in about four thousand displaces another key, which a cache may afford). A lookup whose
+//    tag matches an entry of another key costs one disk read, and the full key in the entry
+//    settles it (disk_tier compares keys).
+// 3. Linear probing with backward-shift deletion (no tombstones).
+// 4. A location packs region slot (16 bits), offset / 8 (24 bits) and encoded size / 8 (24 bits):
+//    regions of up to 128 MiB, 65535 regions. Zero means empty (no entry starts at offset 0: the
+//    region header is there).
+//
+// Not thread-safe: the disk tier guards it with its own lock.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace larder::disk {
+
+struct entry_location {
+  std::uint16_t region_slot = 0;
+  std::uint32_t offset = 0;  // bytes from the region's start; a multiple of 8
+  std::uint32_t size = 0;    // encoded size; a multiple of 8
+
+  std::uint64_t pack() const noexcept {
+    return (std::uint64_t{region_slot} << 48) | (std::uint64_t{offset / 8} << 24) | (size / 8);
+  }
+  static entry_location unpack(std::uint64_t packed) noexcept {
+    return {static_cast<std::uint16_t>(packed >> 48),
+            static_cast<std::uint32_t>((packed >> 24) & 0xffffff) * 8,
+            static_cast<std::uint32_t>(packed & 0xffffff) * 8};
+  }
+  friend bool operator==(const entry_location&, const entry_location&) = default;
+};
+
+inline constexpr std::uint64_t max_region_size = std::uint64_t{1} << 27;
+
+class disk_index {
+ public:
+  explicit disk_index(std::size_t initial_capacity = 1024);
+
+  std::optional<entry_location> find(std::uint64_t hash) const noexcept;
+  // Inserts or replaces; returns the location replaced, if any.
+  std::optional<entry_location> insert(std::uint64_t hash, entry_location where);
+  // Removes hash if it is present at exactly `where` (an older location is left alone: the entry
+  // has moved since). Returns whether it removed.
+  bool erase(std::uint64_t hash, entry_location where) noexcept;
+  bool erase(std::uint64_t hash) noexcept;
+
+  // Calls f(location) for every entry; f must not change the index.
+  template <typename F>
+  void for_each(F&& f) const {
+    for (std::size_t i = 0; i < capacity_; ++i) {
+      if (locations_[i] != 0) f(entry_location::unpack(locations_[i]));
+    }
+  }
+
+  // Removes every entry whose location is in `region_slot`; returns how many.
+  std::size_t erase_region(std::uint16_t region_slot);
+
+  std::size_t size() const noexcept { return size_; }
+  std::size_t capacity() const noexcept { return capacity_; }
+  // RAM the table holds per entry it maps (0 when empty).
+  double bytes_per_entry() const noexcept;
+
+ private:
+  static std::uint32_t tag_of(std::uint64_t hash) noexcept {
+    return static_cast<std::uint32_t>(hash >> 32);
+  }
+  std::size_t home(std::uint32_t tag) const noexcept {
+    return static_cast<std::size_t>((std::uint64_t{tag} * capacity_) >> 32);
+  }
+  std::size_t next(std::size_t i) const noexcept { return i + 1 == capacity_ ? 0 : i + 1; }
+  std::size_t find_slot(std::uint32_t tag) const noexcept;  // capacity_ if absent
+  void erase_slot(std::size_t i) noexcept;
+  void grow();
+
+  std::size_t capacity_;
+  std::size_t size_ = 0;
+  std::unique_ptr<std::uint32_t[]> tags_;
+  std::unique_ptr<std::uint64_t[]> locations_;  // 0: empty slot
+};
+
+}  // namespace larder::disk
