@@ -10,6 +10,7 @@ packages=(
   libtomlplusplus-dev  # the seed's TOML config form
   libxxhash-dev        # xxh3: key hashing and on-disk checksums
   libcli11-dev         # the larder command's argument parsing
+  fio                  # the baseline the disk benchmarks compare against
 )
 
 missing=()

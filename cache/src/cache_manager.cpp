@@ -1,29 +1,113 @@
 #include "larder/cache/cache_manager.hpp"
 
+#include <system_error>
+
+#include "larder/io/ring.hpp"
 #include "larder/runtime/log.hpp"
 
 namespace larder {
+namespace {
+
+std::chrono::system_clock::time_point disk_expiry(const put_options& options) {
+  if (options.ttl.count() <= 0) return {};
+  return std::chrono::system_clock::now() +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(options.ttl);
+}
+
+}  // namespace
 
 cache_manager::cache_manager(executor_type executor, const cache_config& config)
     : cache_manager(std::move(executor), memory_tier_options::from_config(config)) {}
 
 cache_manager::cache_manager(executor_type executor, memory_tier_options memory)
-    : executor_(std::move(executor)), memory_(std::move(memory)) {
+    : cache_manager(std::move(executor), std::move(memory), write_mode::write_through) {}
+
+cache_manager::cache_manager(executor_type executor, memory_tier_options memory, write_mode mode)
+    : executor_(std::move(executor)), mode_(mode), memory_([&] {
+        if (mode == write_mode::write_on_evict) {
+          // Memory evictions go to the disk tier, if there is one; a full or failing disk
+          // refuses them (try_put never waits) and the entry is simply gone.
+          memory.on_evict = [this](std::string_view key, const blob& value,
+                                   std::chrono::steady_clock::time_point expires_at) {
+            if (!disk_) return;
+            std::chrono::system_clock::time_point wall{};
+            if (expires_at != std::chrono::steady_clock::time_point{}) {
+              wall = std::chrono::system_clock::now() +
+                     std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                         expires_at - std::chrono::steady_clock::now());
+            }
+            disk_->try_put(key, value.bytes(), wall);
+          };
+        }
+        return std::move(memory);
+      }()) {
   log().info("cache: memory tier {} MB, policy {}, {} shard(s), high-water {} MB",
              memory_.capacity_bytes() / 1000000, to_string(memory_.policy()), memory_.shard_count(),
              memory_.high_water_bytes() / 1000000);
 }
 
+cache_manager::~cache_manager() = default;
+
+asio::awaitable<std::unique_ptr<cache_manager>> cache_manager::open(executor_type executor,
+                                                                    const cache_config& config,
+                                                                    tiering_options tiering) {
+  std::unique_ptr<cache_manager> cache(
+      new cache_manager(executor, memory_tier_options::from_config(config), tiering.mode));
+  io::file_io* file_io = tiering.file_io;
+  if (file_io == nullptr) {
+    cache->ring_ = std::make_unique<io::ring>(executor);
+    cache->ring_io_ = std::make_unique<io::ring_file_io>(*cache->ring_);
+    file_io = cache->ring_io_.get();
+  }
+  disk_tier_options disk;
+  disk.path = config.disk.path;
+  disk.capacity_bytes = config.disk.size_bytes;
+  disk.region_size = tiering.region_size;
+  disk.compression = config.memory.compression;
+  cache->disk_ = co_await disk_tier::open(executor, *file_io, disk);
+  const auto s = cache->disk_->stats();
+  log().info("cache: disk tier {} ({} MB, {}), {} entries in {} region(s){}",
+             config.disk.path.string(), config.disk.size_bytes / 1000000,
+             tiering.mode == write_mode::write_through ? "write-through" : "write-on-evict",
+             s.entries, s.regions, s.recovered_by_scan ? ", recovered by scanning" : "");
+  co_return cache;
+}
+
 asio::awaitable<std::optional<blob>> cache_manager::get(std::string_view key) {
-  co_return memory_.get(key);
+  if (auto hit = memory_.get(key)) co_return hit;
+  if (!disk_) co_return std::nullopt;
+  co_return co_await read_through_disk(key);
+}
+
+asio::awaitable<std::optional<blob>> cache_manager::read_through_disk(std::string_view key) {
+  co_return co_await disk_reads_.run(key, [this, key] { return read_disk_and_promote(key); });
+}
+
+asio::awaitable<std::optional<blob>> cache_manager::read_disk_and_promote(std::string_view key) {
+  auto value = co_await disk_->get(key);
+  // Promote, unless a put of the key landed while the disk read ran: that one is newer.
+  if (value) memory_.put(key, *value, {.keep_existing = true});
+  co_return value;
+}
+
+asio::awaitable<void> cache_manager::store_on_disk(std::string_view key, const blob& value,
+                                                   const put_options& options) {
+  if (disk_ && mode_ == write_mode::write_through) {
+    co_await disk_->put(key, value.bytes(), disk_expiry(options));
+  }
 }
 
 asio::awaitable<bool> cache_manager::put(std::string_view key, blob value, put_options options) {
-  co_return memory_.put(key, std::move(value), options);
+  const bool stored = memory_.put(key, value, options);
+  // A value too large for memory may still fit the disk; one kept out by keep_existing may not.
+  if (stored || !options.keep_existing) co_await store_on_disk(key, value, options);
+  co_return stored;
 }
 
 asio::awaitable<bool> cache_manager::remove(std::string_view key) {
-  co_return memory_.erase(key);
+  const bool in_memory = memory_.erase(key);
+  const bool on_disk = disk_ && disk_->erase(key);
+  co_return in_memory || on_disk;
 }
 
 asio::awaitable<void> cache_manager::clear() {
@@ -31,11 +115,27 @@ asio::awaitable<void> cache_manager::clear() {
   co_return;
 }
 
+asio::awaitable<void> cache_manager::flush() {
+  if (!disk_) co_return;
+  if (const std::error_code error = co_await disk_->flush()) {
+    throw std::system_error(error, "larder: flush of the disk tier failed");
+  }
+}
+
+asio::awaitable<void> cache_manager::close() {
+  if (!disk_) co_return;
+  if (const std::error_code error = co_await disk_->close()) {
+    throw std::system_error(error, "larder: closing the disk tier failed");
+  }
+}
+
 cache_stats cache_manager::stats() const {
   cache_stats out;
   out.memory = memory_.stats();
+  if (disk_) out.disk = disk_->stats();
   out.loads = load_count_.load(std::memory_order_relaxed);
   out.coalesced_loads = loads_.coalesced();
+  out.coalesced_disk_reads = disk_reads_.coalesced();
   return out;
 }
 

@@ -176,7 +176,8 @@ memory_tier::memory_tier(memory_tier_options options)
                                              options.eviction_threshold)),
       max_items_(options.max_items),
       policy_kind_(options.policy),
-      clock_(std::move(options.clock)) {
+      clock_(std::move(options.clock)),
+      on_evict_(std::move(options.on_evict)) {
   if (options.capacity_bytes == 0) {
     throw std::invalid_argument("memory_tier: capacity_bytes must be greater than zero");
   }
@@ -337,6 +338,13 @@ void memory_tier::evict_to_fit(std::size_t first_shard, const memory_entry* keep
       }
     }
     if (victim) {
+      if (on_evict_) {
+        const std::chrono::steady_clock::time_point expires_at{
+            std::chrono::nanoseconds(victim->expires_at_ns)};
+        on_evict_(
+            victim->key(), victim->value,
+            victim->expires_at_ns == 0 ? std::chrono::steady_clock::time_point{} : expires_at);
+      }
       fruitless = 0;
     } else {
       ++fruitless;

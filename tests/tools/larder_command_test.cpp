@@ -57,12 +57,35 @@ TEST(LarderCommand, NoCommandOrAnUnknownOneIsAUsageError) {
 }
 
 TEST(LarderCommand, DemoServesLaterEpochsFromMemory) {
-  auto r = run("demo --samples 64 --sample-bytes 4096 --epochs 2 --batch-size 8 "
+  auto r = run("demo --memory-only --samples 64 --sample-bytes 4096 --epochs 2 --batch-size 8 "
                "--load-latency-us 100 --compute-us 100");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "epoch 1: 8 steps")) << r.output;
-  EXPECT_TRUE(contains(r.output, "memory hit rate 0.0%, 64 loads from storage")) << r.output;
-  EXPECT_TRUE(contains(r.output, "memory hit rate 100.0%, 0 loads from storage")) << r.output;
+  EXPECT_TRUE(contains(r.output, "memory hit rate 0.0%, 0 from disk, 64 loads from storage"))
+      << r.output;
+  EXPECT_TRUE(contains(r.output, "memory hit rate 100.0%, 0 from disk, 0 loads from storage"))
+      << r.output;
+}
+
+// With the disk tier, a second run finds every sample on disk: no loads from storage at all.
+TEST(LarderCommand, DemoSecondRunReadsFromTheDiskTier) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("larder_command_test_" + std::to_string(::getpid()) + "_disk");
+  const auto config = write_file(
+      "disk.yaml", "cache:\n  memory:\n    size: 100\n  disk:\n    size: 200\n    path: " +
+                       dir.string() + "\n");
+  const std::string args = "demo --config " + config.string() +
+                           " --samples 64 --sample-bytes 4096 --epochs 1 --batch-size 8 "
+                           "--load-latency-us 100 --compute-us 100";
+  auto first = run(args);
+  EXPECT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_TRUE(contains(first.output, "0 from disk, 64 loads from storage")) << first.output;
+  auto second = run(args);
+  EXPECT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_TRUE(contains(second.output, "(64 entries from earlier runs)")) << second.output;
+  EXPECT_TRUE(contains(second.output, "64 from disk, 0 loads from storage")) << second.output;
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove(config);
 }
 
 TEST(LarderCommand, DemoRefusesABadConfigurationNamingTheKey) {

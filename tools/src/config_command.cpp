@@ -19,7 +19,9 @@ struct config_options {
   bool print_default = false;
 };
 
-std::string megabytes(std::uint64_t bytes) { return fmt::format("{:.1f} MB", bytes / 1e6); }
+std::string megabytes(std::uint64_t bytes) {
+  return fmt::format("{:.1f} MB", bytes / 1e6);
+}
 
 void print_settings(const cache_config& c, const std::string& origin) {
   std::cout << fmt::format(
@@ -37,10 +39,9 @@ void print_settings(const cache_config& c, const std::string& origin) {
       c.disk.cleanup_interval.count(), c.disk.use_mmap, c.eviction_threshold,
       megabytes(c.model_cache.size_bytes), c.model_cache.format, c.model_cache.compression,
       to_string(c.model_cache.policy), megabytes(c.training_cache.size_bytes),
-      c.training_cache.batch_buffer, c.training_cache.prefetch,
-      to_string(c.training_cache.policy), megabytes(c.system_cache.size_bytes),
-      c.system_cache.temp_dir.string(), c.system_cache.max_age.count(),
-      to_string(c.system_cache.policy), c.logging.level);
+      c.training_cache.batch_buffer, c.training_cache.prefetch, to_string(c.training_cache.policy),
+      megabytes(c.system_cache.size_bytes), c.system_cache.temp_dir.string(),
+      c.system_cache.max_age.count(), to_string(c.system_cache.policy), c.logging.level);
 }
 
 int run_config(const config_options& options) {

@@ -20,6 +20,7 @@ struct demo_options {
   std::uint32_t compute_us = 5000;
   std::uint64_t seed = 42;
   unsigned threads = 0;
+  bool memory_only = false;
 };
 
 // Adds the subcommand to `app`; `exit_status` receives the command's exit code when it runs.

@@ -57,11 +57,12 @@ class disk_index {
   bool erase(std::uint64_t hash, entry_location where) noexcept;
   bool erase(std::uint64_t hash) noexcept;
 
-  // Calls f(location) for every entry; f must not change the index.
+  // Calls f(tag, location) for every entry; f must not change the index. A hash rebuilt as
+  // uint64(tag) << 32 finds the same entry (the snapshot relies on it).
   template <typename F>
   void for_each(F&& f) const {
     for (std::size_t i = 0; i < capacity_; ++i) {
-      if (locations_[i] != 0) f(entry_location::unpack(locations_[i]));
+      if (locations_[i] != 0) f(tags_[i], entry_location::unpack(locations_[i]));
     }
   }
 

@@ -46,6 +46,10 @@ std::optional<std::span<const std::byte>> compress_if_it_pays(std::span<const st
   return std::span<const std::byte>(scratch.data(), n);
 }
 
+std::optional<std::size_t> write_entry(std::span<std::byte> out, std::string_view key,
+                                       std::span<const std::byte> stored, std::uint32_t value_size,
+                                       std::uint8_t flags, std::int64_t expires_at_unix_ns);
+
 }  // namespace
 
 std::optional<std::size_t> encode_entry(std::span<std::byte> out, std::string_view key,
@@ -60,6 +64,19 @@ std::optional<std::size_t> encode_entry(std::span<std::byte> out, std::string_vi
       flags |= 1u;
     }
   }
+  return write_entry(out, key, stored, static_cast<std::uint32_t>(value.size()), flags,
+                     expires_at_unix_ns);
+}
+
+std::optional<std::size_t> encode_tombstone(std::span<std::byte> out, std::string_view key) {
+  return write_entry(out, key, {}, 0, 2u, 0);
+}
+
+namespace {
+
+std::optional<std::size_t> write_entry(std::span<std::byte> out, std::string_view key,
+                                       std::span<const std::byte> stored, std::uint32_t value_size,
+                                       std::uint8_t flags, std::int64_t expires_at_unix_ns) {
   const std::size_t total = encoded_size(key.size(), stored.size());
   if (total > out.size()) return std::nullopt;
   std::byte* h = out.data();
@@ -68,7 +85,7 @@ std::optional<std::size_t> encode_entry(std::span<std::byte> out, std::string_vi
   put<std::uint8_t>(h + 5, flags);
   put<std::uint16_t>(h + 6, static_cast<std::uint16_t>(key.size()));
   put<std::uint32_t>(h + 8, static_cast<std::uint32_t>(stored.size()));
-  put<std::uint32_t>(h + 12, static_cast<std::uint32_t>(value.size()));
+  put<std::uint32_t>(h + 12, value_size);
   put<std::int64_t>(h + 16, expires_at_unix_ns);
   std::memcpy(h + entry_header_size, key.data(), key.size());
   if (!stored.empty()) {
@@ -79,6 +96,8 @@ std::optional<std::size_t> encode_entry(std::span<std::byte> out, std::string_vi
   put<std::uint64_t>(h + 24, entry_checksum(h, key, stored));
   return total;
 }
+
+}  // namespace
 
 decode_status decode_entry(std::span<const std::byte> in, entry_view& out) noexcept {
   if (in.size() < entry_header_size) {

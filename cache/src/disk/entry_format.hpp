@@ -6,7 +6,8 @@
 //      offset  size  field
 //           0     4  magic "LRDE" (0x4544524c little-endian); zero marks the end of a region
 //           4     1  format version (1)
-//           5     1  flags: bit 0 = value stored zstd-compressed
+//           5     1  flags: bit 0 = value stored zstd-compressed; bit 1 = tombstone (the key
+//                    was erased; no value)
 //           6     2  key size
 //           8     4  stored size (bytes after the key)
 //          12     4  value size (after decompression)
@@ -65,6 +66,10 @@ std::optional<std::size_t> encode_entry(std::span<std::byte> out, std::string_vi
                                         std::int64_t expires_at_unix_ns,
                                         const compression_settings& settings);
 
+// Encodes a tombstone for key: its presence in the log removes the key's earlier entries when the
+// log is scanned. Returns the bytes written, or nullopt when `out` is too small.
+std::optional<std::size_t> encode_tombstone(std::span<std::byte> out, std::string_view key);
+
 struct entry_view {
   std::uint8_t flags = 0;
   std::uint32_t value_size = 0;
@@ -73,6 +78,7 @@ struct entry_view {
   std::span<const std::byte> stored;
   std::size_t encoded_size = 0;  // bytes to the next entry
   bool compressed() const noexcept { return (flags & 1u) != 0; }
+  bool tombstone() const noexcept { return (flags & 2u) != 0; }
 };
 
 enum class decode_status {

@@ -76,7 +76,7 @@ TEST(DiskIndex, EraseRegionDropsExactlyThatRegionsEntries) {
   EXPECT_EQ(index.erase_region(2), 250u);
   EXPECT_EQ(index.size(), 750u);
   std::size_t in_region_two = 0;
-  index.for_each([&](entry_location l) { in_region_two += l.region_slot == 2; });
+  index.for_each([&](std::uint32_t, entry_location l) { in_region_two += l.region_slot == 2; });
   EXPECT_EQ(in_region_two, 0u);
   for (std::uint32_t i = 1; i <= 1000; ++i) {
     EXPECT_EQ(index.find(hash_with_tag(i * 2654435761u)).has_value(), i % 4 != 2) << i;

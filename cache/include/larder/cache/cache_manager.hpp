@@ -6,8 +6,10 @@
 //   co_await cache.put("sample/42", blob::copy_of(bytes));
 //   blob b = co_await cache.get_or_load("sample/42", load_sample);  // loads once per key
 //
-// Today the cache has one tier, memory; a persistent disk tier comes next and slots in behind
-// the same calls.
+// Tiers: memory, then (when opened with cache_manager::open) the persistent disk tier, then the
+// caller's loader. A disk hit is promoted to memory. Writes reach the disk either on every put
+// (write_through: a persistent dataset or model cache) or when memory evicts an entry
+// (write_on_evict: the disk holds what memory cannot).
 //
 // The hit path. try_get() is a plain function. get() checks memory before anything can suspend:
 // a memory hit completes without going back to the executor and without allocating (the
@@ -18,7 +20,9 @@
 // callable returning asio::awaitable<blob>.
 //
 // Errors. A miss is std::nullopt, not an error. An exception from a loader reaches every caller
-// waiting on that load and nothing is stored. Configuration errors throw from the constructor.
+// waiting on that load and nothing is stored. Configuration errors throw from the constructor
+// or open(). A failing disk never throws from get/put: the disk tier degrades to memory only
+// (logged, in stats()). flush(), where a caller asks for durability, throws std::system_error.
 //
 // Thread safety: every member function may be called concurrently from any thread; the object
 // must outlive the operations started on it. Keys passed as std::string_view must stay valid
@@ -33,6 +37,7 @@
 
 #include <larder/cache/blob.hpp>
 #include <larder/cache/codec.hpp>
+#include <larder/cache/disk_tier.hpp>
 #include <larder/cache/memory_tier.hpp>
 #include <larder/cache/put_options.hpp>
 #include <larder/config/cache_config.hpp>
@@ -41,8 +46,22 @@
 
 namespace larder {
 
+enum class write_mode { write_through, write_on_evict };
+
+struct tiering_options {
+  write_mode mode = write_mode::write_through;
+  // Region size of a new disk directory (an existing one keeps its own; see disk_tier).
+  std::uint64_t region_size = 32ull << 20;
+  // The I/O the disk tier uses; null: an io_uring ring the cache owns. Tests pass a
+  // fault-injecting one. Must outlive the cache.
+  io::file_io* file_io = nullptr;
+};
+
 struct cache_stats {
   memory_tier_stats memory;
+  std::optional<disk_tier_stats> disk;  // when the cache has a disk tier
+  // Disk reads shared by concurrent misses of one key instead of each reading.
+  std::uint64_t coalesced_disk_reads = 0;
   // Loader calls made by get_or_load, and the callers that shared another caller's load.
   std::uint64_t loads = 0;
   std::uint64_t coalesced_loads = 0;
@@ -56,6 +75,14 @@ class cache_manager {
   // eviction_threshold).
   cache_manager(executor_type executor, const cache_config& config);
   cache_manager(executor_type executor, memory_tier_options memory);
+
+  // A cache with a memory tier and a disk tier (disk.path, disk.size, memory.compression), as
+  // `config` says. Throws config or disk::directory_error errors (directory in use, unknown
+  // format). The caller co_awaits close() before destroying it for a fast reopen.
+  static asio::awaitable<std::unique_ptr<cache_manager>> open(executor_type executor,
+                                                              const cache_config& config,
+                                                              tiering_options tiering = {});
+  ~cache_manager();
 
   executor_type get_executor() const noexcept { return executor_; }
 
@@ -72,10 +99,17 @@ class cache_manager {
   // Removes key from every tier; returns whether it was cached.
   asio::awaitable<bool> remove(std::string_view key);
 
-  // Removes every entry.
+  // Removes every entry from memory. The disk tier's entries stay: remove() them by key.
   asio::awaitable<void> clear();
 
-  // Whether key is cached. Not an access: eviction order does not change.
+  // The durability point: everything put before it survives a crash. Throws std::system_error
+  // when the disk tier cannot make it so. Without a disk tier there is nothing to do.
+  asio::awaitable<void> flush();
+
+  // Flushes and writes the disk tier's index snapshot, for a fast reopen. Throws like flush().
+  asio::awaitable<void> close();
+
+  // Whether key is in the memory tier. Not an access: eviction order does not change.
   bool contains(std::string_view key) const { return memory_.contains(key); }
 
   // The cached value for key; on a miss, co_awaits loader() once for all concurrent callers of
@@ -91,14 +125,29 @@ class cache_manager {
 
   cache_stats stats() const;
   memory_tier& memory() noexcept { return memory_; }
+  disk_tier* disk() noexcept { return disk_.get(); }
 
  private:
+  cache_manager(executor_type executor, memory_tier_options memory, write_mode mode);
+
   template <typename Loader>
   asio::awaitable<blob> load_and_store(std::string_view key, Loader& loader, put_options options);
+  // The disk tier's value for key, promoted to memory; one disk read for concurrent callers.
+  asio::awaitable<std::optional<blob>> read_through_disk(std::string_view key);
+  asio::awaitable<std::optional<blob>> read_disk_and_promote(std::string_view key);
+  // Writes through to the disk tier when the mode says so.
+  asio::awaitable<void> store_on_disk(std::string_view key, const blob& value,
+                                      const put_options& options);
 
   executor_type executor_;
+  write_mode mode_ = write_mode::write_through;
+  // Declared before the tiers: destroyed after them.
+  std::unique_ptr<io::ring> ring_;
+  std::unique_ptr<io::file_io> ring_io_;
+  std::unique_ptr<disk_tier> disk_;
   memory_tier memory_;
   single_flight<blob> loads_;
+  single_flight<std::optional<blob>> disk_reads_;
   std::atomic<std::uint64_t> load_count_{0};
 };
 

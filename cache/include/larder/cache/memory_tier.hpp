@@ -51,6 +51,12 @@ struct memory_tier_options {
   std::size_t shards = 0;
   // Time source for expiry; empty means std::chrono::steady_clock. Tests set a manual clock.
   std::function<std::chrono::steady_clock::time_point()> clock;
+  // Called for every entry evicted to make room (not for removals, replacements or expiry),
+  // outside any lock, on the thread whose put evicted it: a cache admits them to its disk tier.
+  // `expires_at` is the entry's expiry on `clock`, or time_point{} for none.
+  std::function<void(std::string_view key, const blob& value,
+                     std::chrono::steady_clock::time_point expires_at)>
+      on_evict;
 
   // The memory settings of a configuration: memory.size, memory.type, memory.max_items and
   // eviction_threshold.
@@ -138,6 +144,8 @@ class memory_tier {
   std::uint64_t max_items_;
   memory_policy policy_kind_;
   std::function<std::chrono::steady_clock::time_point()> clock_;
+  std::function<void(std::string_view, const blob&, std::chrono::steady_clock::time_point)>
+      on_evict_;
   std::size_t shard_mask_;
   std::unique_ptr<shard[]> shards_;
   std::atomic<std::uint64_t> used_bytes_{0};

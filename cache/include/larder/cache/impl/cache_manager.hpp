@@ -17,11 +17,14 @@ asio::awaitable<blob> cache_manager::load_and_store(std::string_view key, Loader
                                                     put_options options) {
   // A flight for this key may have finished between our miss and becoming the leader.
   if (auto hit = memory_.peek(key)) co_return std::move(*hit);
+  if (disk_) {
+    if (auto from_disk = co_await read_disk_and_promote(key)) co_return std::move(*from_disk);
+  }
   load_count_.fetch_add(1, std::memory_order_relaxed);
   blob value = co_await loader();
   // A put of this key while the loader ran is newer than what the loader read: keep it.
   options.keep_existing = true;
-  memory_.put(key, value, options);
+  if (memory_.put(key, value, options)) co_await store_on_disk(key, value, options);
   co_return value;
 }
 

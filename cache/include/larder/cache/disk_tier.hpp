@@ -1,0 +1,138 @@
+// disk_tier: the persistent tier of a larder cache, a log of fixed-size regions in a directory.
+//
+// 1. Log structure. Puts are encoded (disk/entry_format.hpp: header, key, xxh3 checksum, zstd
+//    when it pays) into the open region's memory buffer, synchronously. A full region is sealed
+//    and written with one large write through the file_io interface (io_uring in production, a
+//    fault injector in tests); a new region opens. Each region is its own file, named by its
+//    sequence number, so a region is reclaimed by deleting one file and no stale bytes can ever
+//    be read back as part of a newer region.
+// 2. Budget. Regions in use x region_size stays within capacity_bytes: before a region opens,
+//    the oldest (fifo) or least recently read (lru) written region is dropped with its entries.
+// 3. Index. disk/disk_index.hpp: 12-byte slots, about 15.5 bytes of RAM per entry.
+// 4. Reads. The index gives region, offset and size; bytes of the open region or of a region
+//    still being written come from memory, others with one aligned read. The entry's checksum
+//    and full key are checked before a byte is returned; a checksum failure is a miss, counted,
+//    logged, and the entry dropped. Expired entries are misses.
+// 5. Durability. flush() writes the open region's filled part (and the next put starts on a
+//    fresh block, so a flushed block is never rewritten), waits for every pending write, then
+//    fdatasyncs the region files and the directory: every put before a completed flush survives
+//    a crash. Without it a crash may lose recent puts, never return wrong bytes.
+// 6. Reopen. close() writes an index snapshot; open() loads it when it is valid and matches the
+//    region files, and deletes it before anything new is written. Otherwise (a crash) open()
+//    rebuilds the index by scanning every region in sequence order, keeping the entries whose
+//    checksums verify and stopping each region at its first torn or unwritten entry; later
+//    entries and tombstones (from erase) override earlier ones.
+// 7. Failure. A write or read error degrades the tier: it logs once, counts, and from then on
+//    get() misses and put() refuses, so the cache carries on from memory. flush() returns the
+//    error to the caller that asked for durability.
+//
+// Thread safety: every member function may be called concurrently from any thread; one mutex
+// guards the index and the region table (held for short, non-blocking sections, never across
+// I/O). The tier must outlive the operations started on it and the file_io must outlive the
+// tier.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <system_error>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <larder/cache/blob.hpp>
+#include <larder/io/file_io.hpp>
+#include <larder/runtime/asio.hpp>
+
+namespace larder {
+
+enum class region_eviction { fifo, lru };
+
+struct disk_tier_options {
+  std::filesystem::path path;
+  // REQUIRES: at least two regions' worth.
+  std::uint64_t capacity_bytes = 0;
+  // Fixed for the life of a directory (the manifest refuses a change). 32 MiB: large enough that
+  // a region write is one long sequential transfer, small enough that the budget is respected
+  // closely. At most 128 MiB.
+  std::uint64_t region_size = 32ull << 20;
+  region_eviction eviction = region_eviction::fifo;
+  bool compression = false;
+  int compression_level = 3;
+  // Store compressed only if that saves at least this share of the value's size.
+  double compression_min_saving = 0.05;
+};
+
+struct disk_tier_stats {
+  std::uint64_t entries = 0;
+  std::uint64_t regions = 0;
+  std::uint64_t bytes_used = 0;  // regions x region_size
+  std::uint64_t capacity_bytes = 0;
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t insertions = 0;
+  std::uint64_t rejections = 0;  // puts not admitted: too large, degraded, or (try_put) backed up
+  std::uint64_t checksum_failures = 0;
+  std::uint64_t io_errors = 0;
+  std::uint64_t regions_reclaimed = 0;
+  std::uint64_t bytes_written = 0;
+  std::uint64_t bytes_read = 0;
+  double index_bytes_per_entry = 0;
+  bool degraded = false;
+  bool recovered_by_scan = false;  // the last open rebuilt the index by scanning
+};
+
+class disk_tier {
+ public:
+  using executor_type = asio::any_io_executor;
+
+  // Opens or creates the tier in options.path. Throws disk::directory_error (directory in use,
+  // unknown format, changed region size) or std::invalid_argument (bad options).
+  static asio::awaitable<std::unique_ptr<disk_tier>> open(executor_type executor, io::file_io& io,
+                                                          disk_tier_options options);
+  ~disk_tier();
+  disk_tier(const disk_tier&) = delete;
+  disk_tier& operator=(const disk_tier&) = delete;
+
+  // The value under key, or nullopt (absent, expired, corrupt, or the tier is degraded).
+  asio::awaitable<std::optional<blob>> get(std::string_view key);
+
+  // Appends key and value to the open region; `expires_at` is wall-clock time (default: never).
+  // Copies the bytes. When the device is behind (too many full regions still being written),
+  // waits for it. Returns false when the entry is not admitted: larger than a region, or the
+  // tier degraded or closed.
+  asio::awaitable<bool> put(std::string_view key, std::span<const std::byte> value,
+                            std::chrono::system_clock::time_point expires_at = {});
+  // put() that never waits: also refuses when the device is behind. For admitting memory
+  // evictions, where dropping an entry is better than stalling the caller.
+  bool try_put(std::string_view key, std::span<const std::byte> value,
+               std::chrono::system_clock::time_point expires_at = {});
+
+  // Removes key; a tombstone in the log keeps it removed across a crash. Returns whether the
+  // index had it.
+  bool erase(std::string_view key);
+
+  // The durability point (design note 5). Returns the first I/O error, if any.
+  asio::awaitable<std::error_code> flush();
+
+  // Flushes and writes the index snapshot for a fast reopen. The tier refuses puts afterwards.
+  asio::awaitable<std::error_code> close();
+
+  disk_tier_stats stats() const;
+
+  struct state;
+
+ private:
+  enum class admission { stored, backlogged, refused };
+
+  explicit disk_tier(std::shared_ptr<state> s) : state_(std::move(s)) {}
+  admission append(std::string_view key, std::span<const std::byte> value,
+                   std::chrono::system_clock::time_point expires_at);
+  static std::unique_ptr<disk_tier> adopt(std::shared_ptr<state> s);
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace larder

@@ -1,0 +1,728 @@
+#include "larder/cache/disk_tier.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <tuple>
+#include <vector>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "disk/cache_directory.hpp"
+#include "disk/disk_index.hpp"
+#include "disk/entry_format.hpp"
+#include "key_hash.hpp"
+#include "larder/io/file.hpp"
+#include "larder/runtime/detail/posted_completion.hpp"
+#include "larder/runtime/log.hpp"
+
+namespace larder {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Every region starts with a 64-byte header: magic "LRDR", format version, the region's sequence
+// number, and an xxh3 checksum of those 16 bytes. Entries follow.
+constexpr std::size_t region_header_size = 64;
+constexpr std::uint32_t region_magic = 0x5244524c;
+constexpr std::uint32_t region_format_version = 1;
+// flush() pads the open region to this boundary, so that a block written by one flush is never
+// rewritten by the next (a torn rewrite could damage flushed entries), and the scan knows where
+// the next entry may start after padding. 4096 covers the O_DIRECT alignment of common devices.
+constexpr std::size_t block_size = 4096;
+// Sealed regions whose write has not finished; beyond this, puts are refused rather than letting
+// memory grow while the device falls behind.
+constexpr std::size_t max_regions_being_written = 4;
+
+constexpr std::uint32_t snapshot_magic = 0x5344524c;  // "LRDS"
+constexpr std::uint32_t snapshot_version = 1;
+
+std::size_t round_up(std::size_t n, std::size_t to) {
+  return (n + to - 1) / to * to;
+}
+
+template <typename T>
+void store(std::vector<std::byte>& out, T value) {
+  const auto* p = reinterpret_cast<const std::byte*>(&value);
+  out.insert(out.end(), p, p + sizeof(T));
+}
+
+template <typename T>
+bool load(std::span<const std::byte>& in, T& value) {
+  if (in.size() < sizeof(T)) return false;
+  std::memcpy(&value, in.data(), sizeof(T));
+  in = in.subspan(sizeof(T));
+  return true;
+}
+
+void write_region_header(std::byte* at, std::uint64_t seq) {
+  std::memset(at, 0, region_header_size);
+  std::memcpy(at, &region_magic, 4);
+  std::memcpy(at + 4, &region_format_version, 4);
+  std::memcpy(at + 8, &seq, 8);
+  const std::uint64_t sum = XXH3_64bits(at, 16);
+  std::memcpy(at + 16, &sum, 8);
+}
+
+bool region_header_matches(std::span<const std::byte> bytes, std::uint64_t seq) {
+  if (bytes.size() < region_header_size) return false;
+  std::uint32_t magic = 0;
+  std::uint32_t version = 0;
+  std::uint64_t stored_seq = 0;
+  std::uint64_t sum = 0;
+  std::memcpy(&magic, bytes.data(), 4);
+  std::memcpy(&version, bytes.data() + 4, 4);
+  std::memcpy(&stored_seq, bytes.data() + 8, 8);
+  std::memcpy(&sum, bytes.data() + 16, 8);
+  return magic == region_magic && version == region_format_version && stored_seq == seq &&
+         sum == XXH3_64bits(bytes.data(), 16);
+}
+
+std::string region_file_name(std::uint64_t seq) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%016llx.region", static_cast<unsigned long long>(seq));
+  return name;
+}
+
+std::optional<std::uint64_t> region_seq_of(const fs::path& file) {
+  const std::string name = file.filename().string();
+  if (name.size() != 16 + 7 || !name.ends_with(".region")) return std::nullopt;
+  std::uint64_t seq = 0;
+  auto [end, error] = std::from_chars(name.data(), name.data() + 16, seq, 16);
+  if (error != std::errc() || end != name.data() + 16) return std::nullopt;
+  return seq;
+}
+
+std::int64_t to_unix_ns(std::chrono::system_clock::time_point t) {
+  if (t == std::chrono::system_clock::time_point{}) return 0;
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+bool expired(std::int64_t expires_at_unix_ns) {
+  return expires_at_unix_ns != 0 &&
+         to_unix_ns(std::chrono::system_clock::now()) >= expires_at_unix_ns;
+}
+
+}  // namespace
+
+namespace disk {
+
+// One region: a file named by its sequence number, and, while it is open or being written, the
+// memory buffer its bytes come from.
+struct region {
+  std::uint64_t seq = 0;
+  std::uint16_t slot = 0;
+  // Shared so that a read in flight keeps the descriptor open if the region is reclaimed.
+  std::shared_ptr<io::file> file;
+  std::shared_ptr<io::aligned_buffer> buffer;
+  std::uint32_t write_pos = 0;    // bytes of buffer holding entries (and flush padding)
+  std::uint32_t flushed_pos = 0;  // bytes handed to writes
+  std::uint64_t last_read = 0;    // the tier's read clock at the last read, for lru eviction
+  unsigned pending_writes = 0;
+  bool open = false;        // accepting puts
+  bool needs_sync = false;  // written since the last flush's fdatasync
+};
+
+}  // namespace disk
+
+using disk::region;
+
+struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
+  state(executor_type ex, io::file_io& file_io, disk_tier_options opts, disk::cache_directory dir)
+      : executor(std::move(ex)), io(file_io), options(std::move(opts)), directory(std::move(dir)) {
+    compression.enabled = options.compression;
+    compression.level = options.compression_level;
+    compression.min_saving = options.compression_min_saving;
+    max_regions = static_cast<std::size_t>(options.capacity_bytes / options.region_size);
+    slots.resize(std::min<std::size_t>(max_regions + max_regions_being_written + 2, 65535));
+  }
+
+  executor_type executor;
+  io::file_io& io;
+  disk_tier_options options;
+  disk::cache_directory directory;
+  disk::compression_settings compression;
+  std::size_t max_regions = 0;
+
+  // mu protects every field below.
+  mutable std::mutex mu;
+  disk::disk_index index;
+  std::vector<std::unique_ptr<region>> slots;  // by slot number; null = free
+  region* open_region = nullptr;
+  std::uint64_t next_seq = 1;
+  std::uint64_t read_clock = 0;
+  unsigned pending_writes = 0;
+  std::vector<std::function<void()>> write_waiters;  // flushes waiting for pending_writes == 0
+  bool directory_dirty = false;
+  bool degraded = false;
+  bool closed = false;
+  std::error_code first_error;
+  disk_tier_stats counts;
+
+  std::size_t region_count() const {
+    return static_cast<std::size_t>(
+        std::count_if(slots.begin(), slots.end(), [](const auto& r) { return r != nullptr; }));
+  }
+
+  // REQUIRES: mu held.
+  void degrade(std::error_code error, std::string_view what) {
+    ++counts.io_errors;
+    if (degraded) return;
+    degraded = true;
+    first_error = error;
+    log().error("disk tier {}: {} failed ({}); serving from memory only until reopened",
+                directory.path().string(), what, error.message());
+  }
+
+  // Drops a written region and its entries. REQUIRES: mu held, r written and not open.
+  void reclaim(region& r) {
+    index.erase_region(r.slot);
+    std::error_code ec;
+    fs::remove(directory.regions_path() / region_file_name(r.seq), ec);
+    directory_dirty = true;
+    ++counts.regions_reclaimed;
+    slots[r.slot].reset();
+  }
+
+  // Makes room for one more region within the budget. REQUIRES: mu held.
+  bool make_room() {
+    while (region_count() + 1 > max_regions) {
+      region* victim = nullptr;
+      for (auto& r : slots) {
+        if (!r || r->open || r->pending_writes != 0 || r->buffer) continue;
+        const bool better = victim == nullptr || (options.eviction == region_eviction::lru
+                                                      ? std::tie(r->last_read, r->seq) <
+                                                            std::tie(victim->last_read, victim->seq)
+                                                      : r->seq < victim->seq);
+        if (better) victim = r.get();
+      }
+      if (victim == nullptr) return false;  // everything is still being written
+      reclaim(*victim);
+    }
+    return true;
+  }
+
+  // Opens a fresh region for puts. REQUIRES: mu held, no open region.
+  region* open_new_region() {
+    std::size_t being_written = 0;
+    for (auto& r : slots)
+      being_written += r && r->buffer && !r->open;
+    if (being_written >= max_regions_being_written || !make_room()) return nullptr;
+    auto free_slot = std::find(slots.begin(), slots.end(), nullptr);
+    if (free_slot == slots.end()) return nullptr;
+    auto r = std::make_unique<region>();
+    r->seq = next_seq++;
+    r->slot = static_cast<std::uint16_t>(free_slot - slots.begin());
+    try {
+      r->file = std::make_shared<io::file>(
+          io::file::open(directory.regions_path() / region_file_name(r->seq),
+                         {.write = true, .create = true, .direct = true}));
+      // Reserve the blocks now: a full disk shows here, once, not in the middle of a write.
+      r->file->allocate(0, options.region_size);
+      r->buffer = std::make_shared<io::aligned_buffer>(options.region_size, block_size);
+    } catch (const std::system_error& e) {
+      degrade(e.code(), std::string("creating region ") + region_file_name(r->seq));
+      return nullptr;
+    }
+    std::memset(r->buffer->data(), 0, r->buffer->size());
+    write_region_header(r->buffer->data(), r->seq);
+    r->write_pos = region_header_size;
+    r->open = true;
+    directory_dirty = true;
+    open_region = r.get();
+    region* raw = r.get();
+    *free_slot = std::move(r);
+    return raw;
+  }
+
+  // Hands r's unwritten bytes to a background write, padded to a block. REQUIRES: mu held.
+  void write_out(region& r) {
+    const std::size_t end =
+        std::min<std::size_t>(round_up(r.write_pos, block_size), options.region_size);
+    if (end > r.flushed_pos) {
+      const std::size_t from = r.flushed_pos;
+      r.flushed_pos = static_cast<std::uint32_t>(end);
+      ++r.pending_writes;
+      ++pending_writes;
+      // Posted, not spawned here: co_spawn may start the coroutine inline, and it takes mu,
+      // which the caller holds.
+      asio::post(executor, [self = shared_from_this(), slot = r.slot, seq = r.seq, from,
+                            length = end - from] {
+        asio::co_spawn(self->executor, write_range(self, slot, seq, from, length), asio::detached);
+      });
+    }
+    // Later entries start on a fresh block (see block_size).
+    r.write_pos = static_cast<std::uint32_t>(end);
+  }
+
+  // REQUIRES: mu held.
+  void seal_open_region() {
+    if (open_region == nullptr) return;
+    region& r = *open_region;
+    open_region = nullptr;
+    r.open = false;
+    write_out(r);
+    if (r.pending_writes == 0) r.buffer.reset();
+  }
+
+  static asio::awaitable<void> write_range(std::shared_ptr<state> self, std::uint16_t slot,
+                                           std::uint64_t seq, std::size_t offset,
+                                           std::size_t length) {
+    std::shared_ptr<io::file> file;
+    std::shared_ptr<io::aligned_buffer> buffer;
+    {
+      std::lock_guard lock(self->mu);
+      region* r = self->slots[slot].get();
+      file = r->file;
+      buffer = r->buffer;
+    }
+    const io::io_result result =
+        co_await self->io.write_at(file->fd(), buffer, offset, length, offset);
+    std::vector<std::function<void()>> wake;
+    {
+      std::lock_guard lock(self->mu);
+      region* r = self->slots[slot].get();
+      if (r != nullptr && r->seq == seq) {
+        --r->pending_writes;
+        r->needs_sync = true;
+        if (!r->open && r->pending_writes == 0) r->buffer.reset();  // reads go to the file now
+      }
+      self->counts.bytes_written += result.bytes;
+      if (!result.ok()) {
+        self->degrade(result.error, "writing region " + region_file_name(seq));
+      } else if (result.bytes != length) {
+        self->degrade(std::make_error_code(std::errc::io_error),
+                      "writing region " + region_file_name(seq) + " (short write)");
+      }
+      if (--self->pending_writes == 0) wake.swap(self->write_waiters);
+    }
+    for (auto& w : wake)
+      w();
+  }
+
+  asio::awaitable<void> wait_for_writes() {
+    co_await asio::async_initiate<const asio::use_awaitable_t<>, void()>(
+        [this](auto handler) {
+          auto done = detail::posted_completion<>(std::move(handler));
+          std::unique_lock lock(mu);
+          if (pending_writes == 0) {
+            lock.unlock();
+            done();
+            return;
+          }
+          write_waiters.push_back(std::move(done));
+        },
+        asio::use_awaitable);
+  }
+
+  // Adds what one region holds to the index, in order; later entries and tombstones override
+  // earlier ones. Resynchronises after damage at the next 8-byte boundary, and skips flush
+  // padding (zeros) to the next block. REQUIRES: mu held.
+  std::size_t scan_region(region& r, std::span<const std::byte> bytes) {
+    std::size_t found = 0;
+    std::size_t pos = region_header_size;
+    while (pos + disk::entry_header_size <= bytes.size()) {
+      disk::entry_view e;
+      switch (disk::decode_entry(bytes.subspan(pos), e)) {
+        case disk::decode_status::ok: {
+          const std::uint64_t hash = hash_key(e.key);
+          if (e.tombstone()) {
+            index.erase(hash);
+          } else {
+            index.insert(hash, {r.slot, static_cast<std::uint32_t>(pos),
+                                static_cast<std::uint32_t>(e.encoded_size)});
+            ++found;
+          }
+          pos += e.encoded_size;
+          break;
+        }
+        case disk::decode_status::end_of_region:
+          pos = round_up(pos + 1, block_size);
+          break;
+        case disk::decode_status::corrupt:
+          pos += disk::entry_alignment;
+          break;
+      }
+    }
+    return found;
+  }
+
+  std::vector<std::byte> snapshot_bytes() const {
+    std::vector<std::byte> out;
+    store(out, snapshot_magic);
+    store(out, snapshot_version);
+    store(out, next_seq);
+    store<std::uint64_t>(out, region_count());
+    for (const auto& r : slots) {
+      if (!r) continue;
+      store(out, r->seq);
+      store<std::uint64_t>(out, r->slot);
+    }
+    store<std::uint64_t>(out, index.size());
+    index.for_each([&](std::uint32_t tag, disk::entry_location where) {
+      store(out, tag);
+      store(out, where.pack());
+    });
+    store<std::uint64_t>(out, XXH3_64bits(out.data(), out.size()));
+    return out;
+  }
+};
+
+asio::awaitable<std::unique_ptr<disk_tier>> disk_tier::open(executor_type executor, io::file_io& io,
+                                                            disk_tier_options options) {
+  if (options.region_size < 2 * block_size || options.region_size % block_size != 0 ||
+      options.region_size > disk::max_region_size) {
+    throw std::invalid_argument(
+        "disk tier: region_size must be a multiple of 4096 between 8 KiB "
+        "and 128 MiB, not " +
+        std::to_string(options.region_size));
+  }
+  if (options.capacity_bytes < 2 * options.region_size ||
+      options.capacity_bytes / options.region_size > 60000) {
+    throw std::invalid_argument(
+        "disk tier: capacity_bytes must hold between 2 and 60000 regions of region_size");
+  }
+  auto directory = disk::cache_directory::open(options.path, {.region_size = options.region_size});
+  auto s = std::make_shared<state>(executor, io, options, std::move(directory));
+
+  std::map<std::uint64_t, fs::path> files;
+  for (const auto& item : fs::directory_iterator(s->directory.regions_path())) {
+    if (auto seq = region_seq_of(item.path())) files.emplace(*seq, item.path());
+  }
+  auto open_existing = [&](std::uint64_t seq, std::uint16_t slot) {
+    auto r = std::make_unique<region>();
+    r->seq = seq;
+    r->slot = slot;
+    r->file = std::make_shared<io::file>(
+        io::file::open(files.at(seq), {.write = true, .create = false, .direct = true}));
+    s->next_seq = std::max(s->next_seq, seq + 1);
+    region* raw = r.get();
+    s->slots[slot] = std::move(r);
+    return raw;
+  };
+
+  // A snapshot from a clean close, if it is intact and names exactly the region files present.
+  bool loaded = false;
+  const fs::path snapshot = s->directory.snapshot_path();
+  if (fs::exists(snapshot)) {
+    std::ifstream in(snapshot, std::ios::binary);
+    std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(raw.data()), raw.size());
+    std::uint64_t sum = 0;
+    if (bytes.size() > 8) std::memcpy(&sum, bytes.data() + bytes.size() - 8, 8);
+    std::span<const std::byte> in_bytes = bytes.first(bytes.size() > 8 ? bytes.size() - 8 : 0);
+    std::uint32_t magic = 0;
+    std::uint32_t version = 0;
+    std::uint64_t next_seq = 0;
+    std::uint64_t region_count = 0;
+    bool ok = bytes.size() > 8 && sum == XXH3_64bits(in_bytes.data(), in_bytes.size()) &&
+              load(in_bytes, magic) && magic == snapshot_magic && load(in_bytes, version) &&
+              version == snapshot_version && load(in_bytes, next_seq) &&
+              load(in_bytes, region_count) && region_count == files.size() &&
+              region_count <= s->slots.size();
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> regions;
+    for (std::uint64_t i = 0; ok && i < region_count; ++i) {
+      std::uint64_t seq = 0;
+      std::uint64_t slot = 0;
+      ok = load(in_bytes, seq) && load(in_bytes, slot) && files.count(seq) == 1 &&
+           slot < s->slots.size();
+      regions.emplace_back(seq, slot);
+    }
+    std::uint64_t entries = 0;
+    ok = ok && load(in_bytes, entries) && in_bytes.size() == entries * 12;
+    if (ok) {
+      for (auto [seq, slot] : regions)
+        open_existing(seq, static_cast<std::uint16_t>(slot));
+      s->next_seq = std::max(s->next_seq, next_seq);
+      for (std::uint64_t i = 0; i < entries; ++i) {
+        std::uint32_t tag = 0;
+        std::uint64_t packed = 0;
+        load(in_bytes, tag);
+        load(in_bytes, packed);
+        s->index.insert(std::uint64_t{tag} << 32, disk::entry_location::unpack(packed));
+      }
+      loaded = true;
+    } else {
+      log().warn("disk tier {}: index snapshot is damaged or stale; rebuilding by scanning",
+                 options.path.string());
+    }
+    // From here on the snapshot would describe the past: remove it before anything is written.
+    fs::remove(snapshot);
+    disk::sync_directory(s->directory.path());
+  }
+
+  if (!loaded) {
+    // After a crash: scan every region in sequence order.
+    std::uint16_t slot = 0;
+    std::size_t entries = 0;
+    for (const auto& [seq, path] : files) {
+      if (slot >= s->slots.size()) break;
+      region* r = open_existing(seq, slot++);
+      const std::uint64_t size = r->file->size();
+      auto buffer = std::make_shared<io::aligned_buffer>(round_up(size, block_size), block_size);
+      const io::io_result read = co_await io.read_at(r->file->fd(), buffer, 0, buffer->size(), 0);
+      std::lock_guard lock(s->mu);
+      if (!read.ok()) {
+        s->degrade(read.error, "reading region " + region_file_name(seq) + " during recovery");
+        break;
+      }
+      std::span<const std::byte> bytes(buffer->data(), read.bytes);
+      if (!region_header_matches(bytes, seq)) continue;  // created but never written
+      entries += s->scan_region(*r, bytes);
+    }
+    s->counts.recovered_by_scan = !files.empty();
+    if (!files.empty()) {
+      log().info("disk tier {}: rebuilt the index of {} region(s) by scanning: {} entries",
+                 options.path.string(), files.size(), s->index.size());
+    }
+  }
+  {
+    std::lock_guard lock(s->mu);
+    // A smaller budget than last time: drop the oldest regions.
+    while (s->region_count() > s->max_regions && s->make_room()) {
+    }
+  }
+  co_return adopt(std::move(s));
+}
+
+// Outside the coroutine: GCC 12 mistakes a `new` inside one for the frame's allocation.
+std::unique_ptr<disk_tier> disk_tier::adopt(std::shared_ptr<state> s) {
+  return std::unique_ptr<disk_tier>(new disk_tier(std::move(s)));
+}
+
+disk_tier::~disk_tier() = default;
+
+disk_tier::admission disk_tier::append(std::string_view key, std::span<const std::byte> value,
+                                       std::chrono::system_clock::time_point expires_at) {
+  state& s = *state_;
+  const std::uint64_t hash = hash_key(key);
+  std::lock_guard lock(s.mu);
+  if (key.size() > disk::max_key_size || value.size() > s.options.region_size || s.degraded ||
+      s.closed) {
+    ++s.counts.rejections;
+    return admission::refused;
+  }
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    region* r = s.open_region != nullptr ? s.open_region : s.open_new_region();
+    if (r == nullptr) {
+      if (s.degraded) break;
+      ++s.counts.rejections;
+      return admission::backlogged;
+    }
+    std::span<std::byte> room(r->buffer->data() + r->write_pos, r->buffer->size() - r->write_pos);
+    if (auto n = disk::encode_entry(room, key, value, to_unix_ns(expires_at), s.compression)) {
+      s.index.insert(hash, {r->slot, r->write_pos, static_cast<std::uint32_t>(*n)});
+      r->write_pos += static_cast<std::uint32_t>(*n);
+      ++s.counts.insertions;
+      return admission::stored;
+    }
+    if (r->write_pos == region_header_size) break;  // does not fit even an empty region
+    s.seal_open_region();
+  }
+  ++s.counts.rejections;
+  return admission::refused;
+}
+
+bool disk_tier::try_put(std::string_view key, std::span<const std::byte> value,
+                        std::chrono::system_clock::time_point expires_at) {
+  return append(key, value, expires_at) == admission::stored;
+}
+
+asio::awaitable<bool> disk_tier::put(std::string_view key, std::span<const std::byte> value,
+                                     std::chrono::system_clock::time_point expires_at) {
+  while (true) {
+    switch (append(key, value, expires_at)) {
+      case admission::stored:
+        co_return true;
+      case admission::refused:
+        co_return false;
+      case admission::backlogged:
+        co_await state_->wait_for_writes();
+        break;
+    }
+  }
+}
+
+bool disk_tier::erase(std::string_view key) {
+  state& s = *state_;
+  const std::uint64_t hash = hash_key(key);
+  std::lock_guard lock(s.mu);
+  const bool had = s.index.erase(hash);
+  if (!had || s.degraded || s.closed) return had;
+  // The tombstone keeps the key erased when a crash makes the next open scan the log.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    region* r = s.open_region != nullptr ? s.open_region : s.open_new_region();
+    if (r == nullptr) break;
+    std::span<std::byte> room(r->buffer->data() + r->write_pos, r->buffer->size() - r->write_pos);
+    if (auto n = disk::encode_tombstone(room, key)) {
+      r->write_pos += static_cast<std::uint32_t>(*n);
+      break;
+    }
+    s.seal_open_region();
+  }
+  return had;
+}
+
+asio::awaitable<std::optional<blob>> disk_tier::get(std::string_view key) {
+  state& s = *state_;
+  const std::uint64_t hash = hash_key(key);
+  std::optional<disk::entry_location> where;
+  std::shared_ptr<io::aligned_buffer> in_memory;
+  std::shared_ptr<io::file> file;
+  {
+    std::lock_guard lock(s.mu);
+    where = s.degraded ? std::nullopt : s.index.find(hash);
+    if (!where) {
+      ++s.counts.misses;
+      co_return std::nullopt;
+    }
+    region& r = *s.slots[where->region_slot];
+    r.last_read = ++s.read_clock;
+    // Bytes not yet on disk (or still being written) are read from the region's buffer: entry
+    // bytes never change once encoded, so reading them outside the lock is safe.
+    if (r.buffer) {
+      in_memory = r.buffer;
+    } else {
+      file = r.file;
+    }
+  }
+  std::span<const std::byte> bytes;
+  std::shared_ptr<io::aligned_buffer> read_buffer;
+  if (in_memory) {
+    bytes = std::span<const std::byte>(in_memory->data() + where->offset, where->size);
+  } else {
+    const std::size_t align = std::max<std::size_t>(file->required_alignment(), 1);
+    const std::uint64_t first = where->offset / align * align;
+    const std::size_t length = round_up(where->offset + where->size - first, align);
+    read_buffer = std::make_shared<io::aligned_buffer>(length, std::max(align, std::size_t{16}));
+    const io::io_result result = co_await s.io.read_at(file->fd(), read_buffer, 0, length, first);
+    std::lock_guard lock(s.mu);
+    s.counts.bytes_read += result.bytes;
+    if (!result.ok() || result.bytes < where->offset - first + where->size) {
+      s.degrade(result.ok() ? std::make_error_code(std::errc::io_error) : result.error,
+                "reading an entry");
+      ++s.counts.misses;
+      co_return std::nullopt;
+    }
+    bytes = std::span<const std::byte>(read_buffer->data() + (where->offset - first), where->size);
+  }
+  disk::entry_view e;
+  const auto status = disk::decode_entry(bytes, e);
+  if (status == disk::decode_status::ok && e.key == key && !e.tombstone()) {
+    if (expired(e.expires_at_unix_ns)) {
+      std::lock_guard lock(s.mu);
+      s.index.erase(hash, *where);
+      ++s.counts.misses;
+      co_return std::nullopt;
+    }
+    if (auto value = disk::decode_value(e)) {
+      std::lock_guard lock(s.mu);
+      ++s.counts.hits;
+      co_return value;
+    }
+  }
+  std::lock_guard lock(s.mu);
+  ++s.counts.misses;
+  if (status == disk::decode_status::ok && e.key != key) co_return std::nullopt;  // tag collision
+  // A checksum that does not verify, or a value that does not decompress: never returned.
+  ++s.counts.checksum_failures;
+  s.index.erase(hash, *where);
+  log().warn("disk tier {}: entry for key \"{}\" failed its checksum; dropped",
+             s.options.path.string(), key);
+  co_return std::nullopt;
+}
+
+asio::awaitable<std::error_code> disk_tier::flush() {
+  state& s = *state_;
+  {
+    std::lock_guard lock(s.mu);
+    if (s.open_region != nullptr) s.write_out(*s.open_region);
+  }
+  co_await s.wait_for_writes();
+  std::vector<std::shared_ptr<io::file>> to_sync;
+  bool sync_directory = false;
+  {
+    std::lock_guard lock(s.mu);
+    if (s.degraded) co_return s.first_error;
+    for (auto& r : s.slots) {
+      if (r && r->needs_sync) {
+        to_sync.push_back(r->file);
+        r->needs_sync = false;
+      }
+    }
+    sync_directory = std::exchange(s.directory_dirty, false);
+  }
+  for (const auto& f : to_sync) {
+    const io::io_result result = co_await s.io.fsync(f->fd(), true);
+    if (!result.ok()) {
+      std::lock_guard lock(s.mu);
+      s.degrade(result.error, "syncing " + f->path().filename().string());
+      co_return result.error;
+    }
+  }
+  if (sync_directory) {
+    try {
+      disk::sync_directory(s.directory.regions_path());
+    } catch (const std::system_error& e) {
+      std::lock_guard lock(s.mu);
+      s.degrade(e.code(), "syncing the regions directory");
+      co_return e.code();
+    }
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> disk_tier::close() {
+  state& s = *state_;
+  {
+    std::lock_guard lock(s.mu);
+    s.seal_open_region();
+  }
+  const std::error_code flushed = co_await flush();
+  std::lock_guard lock(s.mu);
+  s.closed = true;
+  if (flushed) co_return flushed;
+  const auto bytes = s.snapshot_bytes();
+  const fs::path tmp = s.directory.path() / "index.snapshot.tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) co_return std::make_error_code(std::errc::io_error);
+  }
+  std::error_code ec;
+  fs::rename(tmp, s.directory.snapshot_path(), ec);
+  if (!ec) {
+    try {
+      disk::sync_directory(s.directory.path());
+    } catch (const std::system_error& e) {
+      ec = e.code();
+    }
+  }
+  co_return ec;
+}
+
+disk_tier_stats disk_tier::stats() const {
+  const state& s = *state_;
+  std::lock_guard lock(s.mu);
+  disk_tier_stats out = s.counts;
+  out.entries = s.index.size();
+  out.regions = s.region_count();
+  out.bytes_used = out.regions * s.options.region_size;
+  out.capacity_bytes = s.options.capacity_bytes;
+  out.index_bytes_per_entry = s.index.bytes_per_entry();
+  out.degraded = s.degraded;
+  return out;
+}
+
+}  // namespace larder

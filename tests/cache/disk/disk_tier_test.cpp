@@ -1,0 +1,333 @@
+#include "larder/cache/disk_tier.hpp"
+
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "disk/cache_directory.hpp"
+#include "larder/io/fault_injecting_file_io.hpp"
+#include "larder/io/ring.hpp"
+#include "larder/runtime/runtime.hpp"
+#include "scratch_directory.hpp"
+
+namespace larder {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::uint64_t region = 64 << 10;  // small regions: tests cross many region boundaries
+
+// The value stored under key i: deterministic, so a reader can check every byte it gets.
+std::string value_for(int i, std::size_t size = 3000) {
+  std::string v = "value-" + std::to_string(i) + ":";
+  std::mt19937 rng(static_cast<unsigned>(i));
+  while (v.size() < size)
+    v.push_back(static_cast<char>('a' + rng() % 26));
+  return v;
+}
+
+std::string key_for(int i) {
+  return "dataset/sample/" + std::to_string(i);
+}
+
+std::span<const std::byte> bytes(const std::string& s) {
+  return std::as_bytes(std::span(s));
+}
+
+class DiskTierTest : public ::testing::Test {
+ protected:
+  disk_tier_options options(std::uint64_t capacity = 64 * region) {
+    disk_tier_options o;
+    o.path = scratch_.path() / "cache";
+    o.capacity_bytes = capacity;
+    o.region_size = region;
+    return o;
+  }
+
+  std::unique_ptr<disk_tier> open(const disk_tier_options& o, io::file_io* via = nullptr) {
+    return rt_.run(disk_tier::open(rt_.executor(), via ? *via : file_io_, o));
+  }
+
+  bool put(disk_tier& tier, const std::string& key, const std::string& value,
+           std::chrono::system_clock::time_point expires_at = {}) {
+    return rt_.run(tier.put(key, bytes(value), expires_at));
+  }
+
+  std::optional<std::string> get(disk_tier& tier, const std::string& key) {
+    auto v = rt_.run(tier.get(key));
+    if (!v) return std::nullopt;
+    return std::string(v->view());
+  }
+
+  void put_range(disk_tier& tier, int first, int last, std::size_t size = 3000) {
+    for (int i = first; i < last; ++i)
+      ASSERT_TRUE(put(tier, key_for(i), value_for(i, size)));
+  }
+
+  // Every key in [first, last) reads back its exact value.
+  void expect_all(disk_tier& tier, int first, int last, std::size_t size = 3000) {
+    for (int i = first; i < last; ++i) {
+      auto v = get(tier, key_for(i));
+      ASSERT_TRUE(v) << key_for(i);
+      ASSERT_EQ(*v, value_for(i, size)) << key_for(i);
+    }
+  }
+
+  testing::scratch_directory scratch_;
+  runtime rt_{{.threads = 2}};
+  io::ring ring_{rt_.executor()};
+  io::ring_file_io file_io_{ring_};
+};
+
+TEST_F(DiskTierTest, RoundTripsFromMemoryAndFromDisk) {
+  auto tier = open(options());
+  put_range(*tier, 0, 200);  // about ten regions: most are written and read back from files
+  expect_all(*tier, 0, 200);
+  auto s = tier->stats();
+  EXPECT_EQ(s.entries, 200u);
+  EXPECT_GT(s.bytes_read, 0u);
+  EXPECT_GT(s.bytes_written, 0u);
+  EXPECT_EQ(s.hits, 200u);
+  EXPECT_FALSE(get(*tier, "absent"));
+}
+
+TEST_F(DiskTierTest, ReopenAfterCleanCloseRestoresEveryEntryFromTheSnapshot) {
+  {
+    auto tier = open(options());
+    put_range(*tier, 0, 300);
+    EXPECT_FALSE(rt_.run(tier->close()));
+  }
+  auto tier = open(options());
+  EXPECT_FALSE(tier->stats().recovered_by_scan);
+  EXPECT_EQ(tier->stats().entries, 300u);
+  expect_all(*tier, 0, 300);
+}
+
+TEST_F(DiskTierTest, ReopenWithoutCloseRebuildsFromFlushedRegions) {
+  {
+    auto tier = open(options());
+    put_range(*tier, 0, 150);
+    EXPECT_FALSE(rt_.run(tier->flush()));
+    put_range(*tier, 150, 160);  // after the flush: may be lost, never wrong
+  }
+  auto tier = open(options());
+  EXPECT_TRUE(tier->stats().recovered_by_scan);
+  expect_all(*tier, 0, 150);
+  for (int i = 150; i < 160; ++i) {
+    if (auto v = get(*tier, key_for(i))) {
+      EXPECT_EQ(*v, value_for(i));
+    }
+  }
+}
+
+TEST_F(DiskTierTest, EraseSurvivesARebuildThroughItsTombstone) {
+  {
+    auto tier = open(options());
+    put_range(*tier, 0, 50);
+    EXPECT_TRUE(tier->erase(key_for(7)));
+    EXPECT_FALSE(tier->erase(key_for(7)));
+    EXPECT_FALSE(get(*tier, key_for(7)));
+    EXPECT_FALSE(rt_.run(tier->flush()));
+  }
+  auto tier = open(options());
+  EXPECT_TRUE(tier->stats().recovered_by_scan);
+  EXPECT_FALSE(get(*tier, key_for(7)));
+  EXPECT_TRUE(get(*tier, key_for(8)));
+}
+
+TEST_F(DiskTierTest, ALaterPutReplacesTheValueAcrossARebuild) {
+  {
+    auto tier = open(options());
+    put(*tier, "k", "first");
+    put_range(*tier, 0, 40);  // pushes "first" into an older region
+    put(*tier, "k", "second");
+    EXPECT_EQ(get(*tier, "k"), "second");
+    EXPECT_FALSE(rt_.run(tier->flush()));
+  }
+  auto tier = open(options());
+  EXPECT_EQ(get(*tier, "k"), "second");
+}
+
+TEST_F(DiskTierTest, TheDiskBudgetIsRespectedWithinOneRegionAndOldestRegionsGoFirst) {
+  auto tier = open(options(8 * region));
+  put_range(*tier, 0, 400);  // about twenty regions' worth
+  EXPECT_FALSE(rt_.run(tier->flush()));
+  auto s = tier->stats();
+  EXPECT_LE(s.bytes_used, 8 * region);
+  EXPECT_GT(s.regions_reclaimed, 0u);
+  std::size_t region_files = 0;
+  for (const auto& f : std::filesystem::directory_iterator(scratch_.path() / "cache" / "regions")) {
+    region_files += f.path().extension() == ".region";
+  }
+  EXPECT_LE(region_files, 8u);
+  EXPECT_FALSE(get(*tier, key_for(0)));  // fifo: the first entries went with the first regions
+  expect_all(*tier, 380, 400);
+}
+
+TEST_F(DiskTierTest, LruRegionEvictionKeepsTheRegionsStillRead) {
+  auto o = options(8 * region);
+  o.eviction = region_eviction::lru;
+  auto tier = open(o);
+  put_range(*tier, 0, 100);  // about five regions
+  EXPECT_FALSE(rt_.run(tier->flush()));
+  for (int round = 0; round < 3; ++round) {
+    expect_all(*tier, 0, 10);  // keep the first region in use
+    put_range(*tier, 100 + round * 60, 160 + round * 60);
+    EXPECT_FALSE(rt_.run(tier->flush()));
+  }
+  EXPECT_GT(tier->stats().regions_reclaimed, 0u);
+  EXPECT_LE(tier->stats().bytes_used, 8 * region);
+  expect_all(*tier, 0, 10);                 // read often: kept
+  EXPECT_FALSE(get(*tier, key_for(30)));    // an old region nobody read: reclaimed
+}
+
+TEST_F(DiskTierTest, CompressionStoresLessAndRoundTrips) {
+  auto plain_options = options();
+  auto packed_options = options();
+  packed_options.path = scratch_.path() / "packed";
+  packed_options.compression = true;
+  auto plain = open(plain_options);
+  auto packed = open(packed_options);
+  const std::string compressible(8000, 'x');
+  for (int i = 0; i < 100; ++i) {
+    put(*plain, key_for(i), compressible);
+    put(*packed, key_for(i), compressible);
+  }
+  EXPECT_FALSE(rt_.run(plain->flush()));
+  EXPECT_FALSE(rt_.run(packed->flush()));
+  EXPECT_LT(packed->stats().bytes_written * 10, plain->stats().bytes_written);
+  for (int i = 0; i < 100; ++i)
+    EXPECT_EQ(get(*packed, key_for(i)), compressible);
+}
+
+TEST_F(DiskTierTest, ExpiredEntriesAreMisses) {
+  auto tier = open(options());
+  put(*tier, "old", "v", std::chrono::system_clock::now() - 1s);
+  put(*tier, "new", "v", std::chrono::system_clock::now() + 1h);
+  EXPECT_FALSE(get(*tier, "old"));
+  EXPECT_TRUE(get(*tier, "new"));
+}
+
+TEST_F(DiskTierTest, OversizedValuesAreRefused) {
+  auto tier = open(options());
+  EXPECT_FALSE(put(*tier, "big", std::string(region, 'b')));
+  EXPECT_EQ(tier->stats().rejections, 1u);
+}
+
+TEST_F(DiskTierTest, ASecondOpenOfTheDirectoryIsRefused) {
+  auto tier = open(options());
+  EXPECT_THROW(open(options()), disk::directory_error);
+}
+
+// Bytes flipped at random offsets of the region files: every damaged entry is detected and
+// dropped, every other entry is still served, and no read returns wrong bytes.
+TEST_F(DiskTierTest, CorruptedBytesAreDetectedAndTheRestServed) {
+  {
+    auto tier = open(options());
+    put_range(*tier, 0, 300);
+    EXPECT_FALSE(rt_.run(tier->close()));
+  }
+  std::mt19937 rng(99);
+  int flips = 0;
+  for (const auto& f : std::filesystem::directory_iterator(scratch_.path() / "cache" / "regions")) {
+    std::fstream file(f.path(), std::ios::in | std::ios::out | std::ios::binary);
+    for (int n = 0; n < 3; ++n) {
+      // Within the written part: 64 KiB regions hold about 20 entries of 3 KiB.
+      const auto offset = static_cast<std::streamoff>(64 + rng() % 60000);
+      file.seekg(offset);
+      char c = 0;
+      file.get(c);
+      file.seekp(offset);
+      file.put(static_cast<char>(c ^ 0x20));
+      ++flips;
+    }
+  }
+  auto tier = open(options());
+  int served = 0;
+  for (int i = 0; i < 300; ++i) {
+    if (auto v = get(*tier, key_for(i))) {
+      ASSERT_EQ(*v, value_for(i)) << "wrong bytes served for " << key_for(i);
+      ++served;
+    }
+  }
+  const auto s = tier->stats();
+  EXPECT_GT(s.checksum_failures, 0u);
+  EXPECT_LE(s.checksum_failures, static_cast<std::uint64_t>(flips));
+  EXPECT_EQ(served + static_cast<int>(s.checksum_failures), 300);
+  EXPECT_GE(served, 300 - flips);
+}
+
+TEST_F(DiskTierTest, AWriteErrorDegradesToMissesAndFlushReportsIt) {
+  io::fault_injecting_file_io faulty(file_io_);
+  faulty.inject_when(
+      [](const auto& op) { return op.kind == io::fault_injecting_file_io::op_kind::write; },
+      io::fault_injecting_file_io::fault::fail(std::errc::no_space_on_device));
+  auto tier = open(options(), &faulty);
+  put_range(*tier, 0, 10);
+  const std::error_code error = rt_.run(tier->flush());
+  EXPECT_EQ(error, std::make_error_code(std::errc::no_space_on_device));
+  auto s = tier->stats();
+  EXPECT_TRUE(s.degraded);
+  EXPECT_GE(s.io_errors, 1u);
+  EXPECT_FALSE(get(*tier, key_for(1)));  // degraded: memory only
+  EXPECT_FALSE(put(*tier, "later", "v"));
+}
+
+TEST_F(DiskTierTest, AReadErrorIsAMissNotACrash) {
+  io::fault_injecting_file_io faulty(file_io_);
+  auto tier = open(options(), &faulty);
+  put_range(*tier, 0, 100);
+  EXPECT_FALSE(rt_.run(tier->flush()));
+  faulty.inject_when(
+      [](const auto& op) { return op.kind == io::fault_injecting_file_io::op_kind::read; },
+      io::fault_injecting_file_io::fault::fail(std::errc::io_error));
+  EXPECT_FALSE(get(*tier, key_for(0)));  // on disk: the read fails
+  EXPECT_TRUE(tier->stats().degraded);
+}
+
+TEST_F(DiskTierTest, ATornWriteAfterAFlushLosesOnlyUnflushedEntries) {
+  io::fault_injecting_file_io faulty(file_io_);
+  std::uint64_t flushed_writes = 0;
+  {
+    auto tier = open(options(), &faulty);
+    put_range(*tier, 0, 100);
+    EXPECT_FALSE(rt_.run(tier->flush()));
+    flushed_writes = faulty.operations();
+    // Every later write is torn after its first block but claims success, as on power loss.
+    faulty.inject_when(
+        [](const auto& op) { return op.kind == io::fault_injecting_file_io::op_kind::write; },
+        io::fault_injecting_file_io::fault::torn_write(4096, {}));
+    put_range(*tier, 100, 200);
+    EXPECT_FALSE(rt_.run(tier->flush()));
+  }
+  faulty.clear();
+  auto tier = open(options(), &faulty);
+  expect_all(*tier, 0, 100);
+  for (int i = 100; i < 200; ++i) {
+    if (auto v = get(*tier, key_for(i))) {
+      EXPECT_EQ(*v, value_for(i));
+    }
+  }
+  EXPECT_GT(flushed_writes, 0u);
+}
+
+TEST_F(DiskTierTest, WorksOnTmpfsWithoutODirect) {
+  auto o = options();
+  o.path = std::filesystem::path("/dev/shm") / ("larder-test-" + std::to_string(::getpid()));
+  {
+    auto tier = open(o);
+    put_range(*tier, 0, 100);
+    EXPECT_FALSE(rt_.run(tier->close()));
+  }
+  {
+    auto tier = open(o);
+    expect_all(*tier, 0, 100);
+  }
+  std::filesystem::remove_all(o.path);
+}
+
+}  // namespace
+}  // namespace larder
