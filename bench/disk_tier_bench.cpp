@@ -11,17 +11,16 @@
 //   build/release/bench/disk_tier_bench [--dir DIR] [--mib N] [--seconds S] [--reopen-entries N]
 //
 // fio must be on PATH (Debian package fio) for the fio columns; they read "-" without it.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fcntl.h>
 #include <filesystem>
 #include <memory>
 #include <random>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 #include "larder/cache/disk_tier.hpp"
@@ -53,7 +52,8 @@ std::pair<double, double> fio(const std::string& args, const char* direction) {
   if (pipe == nullptr) return {0, 0};
   std::string out;
   char chunk[4096];
-  while (std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe)) out.append(chunk, n);
+  while (std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe))
+    out.append(chunk, n);
   ::pclose(pipe);
   // The first "read": { ... } or "write": { ... } block of the job holds bw_bytes and iops.
   const auto section = out.find(std::string("\"") + direction + "\" : {");
@@ -65,9 +65,13 @@ std::pair<double, double> fio(const std::string& args, const char* direction) {
   return {number_after("iops"), number_after("bw_bytes")};
 }
 
-bool have_fio() { return std::system("fio --version >/dev/null 2>&1") == 0; }
+bool have_fio() {
+  return std::system("fio --version >/dev/null 2>&1") == 0;
+}
 
-std::string key_for(std::uint64_t i) { return "bench/" + std::to_string(i); }
+std::string key_for(std::uint64_t i) {
+  return "bench/" + std::to_string(i);
+}
 
 struct random_get_result {
   double iops = 0;
@@ -93,7 +97,8 @@ random_get_result random_gets(larder::runtime& rt, larder::disk_tier& tier, std:
   };
   rt.run([&]() -> larder::asio::awaitable<void> {
     std::vector<larder::asio::awaitable<void>> readers;
-    for (unsigned i = 0; i < depth; ++i) readers.push_back(reader(i + 1));
+    for (unsigned i = 0; i < depth; ++i)
+      readers.push_back(reader(i + 1));
     co_await larder::when_all(std::move(readers));
   }());
   const double elapsed = since(start);
@@ -119,7 +124,8 @@ random_get_result pread_loop(const fs::path& regions, std::size_t block, double 
     const std::uint64_t offset = rng() % (sizes[f] / block) * block;
     if (::pread(fds[f], buffer.data(), block, static_cast<off_t>(offset)) > 0) ++done;
   }
-  for (int fd : fds) ::close(fd);
+  for (int fd : fds)
+    ::close(fd);
   const double elapsed = since(start);
   return {done / elapsed, done * static_cast<double>(block) / elapsed, 0};
 }
@@ -147,10 +153,12 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
 
   std::vector<std::byte> value(value_bytes);
   std::mt19937_64 rng(1);
-  for (auto& b : value) b = static_cast<std::byte>(rng());
+  for (auto& b : value)
+    b = static_cast<std::byte>(rng());
   const auto fill_start = clock_type::now();
   rt.run([&]() -> larder::asio::awaitable<void> {
-    for (std::uint64_t i = 0; i < count; ++i) co_await tier->put(key_for(i), value);
+    for (std::uint64_t i = 0; i < count; ++i)
+      co_await tier->put(key_for(i), value);
     if (co_await tier->flush()) throw std::runtime_error("flush failed");
   }());
   const double fill_seconds = since(fill_start);
@@ -160,8 +168,9 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
   std::printf("  %-34s %12s   %-14s %12s\n", "", "larder", "baseline", "");
 
   const fs::path fio_file = s.dir / "fio.dat";
-  const std::string fio_common = "--filename=" + fio_file.string() + " --size=" +
-                                 std::to_string(s.mib) + "M --ioengine=io_uring --direct=1";
+  const std::string fio_common = "--filename=" + fio_file.string() +
+                                 " --size=" + std::to_string(s.mib) +
+                                 "M --ioengine=io_uring --direct=1";
   double fio_write = 0;
   if (fio_available) {
     fio_write = fio(fio_common + " --rw=write --bs=1M --iodepth=4", "write").second;
@@ -212,7 +221,8 @@ void run_reopen(const settings& s) {
     larder::io::ring_file_io file_io(ring);
     auto tier = rt.run(larder::disk_tier::open(rt.executor(), file_io, o));
     rt.run([&]() -> larder::asio::awaitable<void> {
-      for (std::uint64_t i = 0; i < s.reopen_entries; ++i) co_await tier->put(key_for(i), value);
+      for (std::uint64_t i = 0; i < s.reopen_entries; ++i)
+        co_await tier->put(key_for(i), value);
     }());
     rt.run(tier->close());
   }
@@ -227,9 +237,10 @@ void run_reopen(const settings& s) {
     // Not closing: the snapshot is gone once opened, so the next open scans, as after a crash.
     (void)after_crash;
   }
-  std::printf("\nreopen with %llu entries of 200 bytes: %.3f s after a clean close (snapshot), "
-              "%.3f s after a crash (scan); target < 1 s after a clean close\n",
-              static_cast<unsigned long long>(entries), clean, crashed);
+  std::printf(
+      "\nreopen with %llu entries of 200 bytes: %.3f s after a clean close (snapshot), "
+      "%.3f s after a crash (scan); target < 1 s after a clean close\n",
+      static_cast<unsigned long long>(entries), clean, crashed);
   fs::remove_all(dir);
 }
 
@@ -239,13 +250,18 @@ int main(int argc, char** argv) {
   settings s;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--dir") s.dir = argv[i + 1];
-    else if (flag == "--mib") s.mib = std::stoull(argv[i + 1]);
-    else if (flag == "--seconds") s.seconds = std::stod(argv[i + 1]);
-    else if (flag == "--reopen-entries") s.reopen_entries = std::stoull(argv[i + 1]);
+    if (flag == "--dir")
+      s.dir = argv[i + 1];
+    else if (flag == "--mib")
+      s.mib = std::stoull(argv[i + 1]);
+    else if (flag == "--seconds")
+      s.seconds = std::stod(argv[i + 1]);
+    else if (flag == "--reopen-entries")
+      s.reopen_entries = std::stoull(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: disk_tier_bench [--dir DIR] [--mib N] [--seconds S] "
-                           "[--reopen-entries N]\n");
+      std::fprintf(stderr,
+                   "usage: disk_tier_bench [--dir DIR] [--mib N] [--seconds S] "
+                   "[--reopen-entries N]\n");
       return 2;
     }
   }

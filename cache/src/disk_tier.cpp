@@ -162,6 +162,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
   std::uint64_t read_clock = 0;
   unsigned pending_writes = 0;
   std::vector<std::function<void()>> write_waiters;  // flushes waiting for pending_writes == 0
+  std::vector<std::function<void()>> room_waiters;   // puts waiting for any write to finish
   bool directory_dirty = false;
   bool degraded = false;
   bool closed = false;
@@ -303,15 +304,21 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
         self->degrade(std::make_error_code(std::errc::io_error),
                       "writing region " + region_file_name(seq) + " (short write)");
       }
-      if (--self->pending_writes == 0) wake.swap(self->write_waiters);
+      wake.swap(self->room_waiters);
+      if (--self->pending_writes == 0) {
+        wake.insert(wake.end(), std::make_move_iterator(self->write_waiters.begin()),
+                    std::make_move_iterator(self->write_waiters.end()));
+        self->write_waiters.clear();
+      }
     }
     for (auto& w : wake)
       w();
   }
 
-  asio::awaitable<void> wait_for_writes() {
+  // Resumes once every write in progress has finished (`all`), or once any one of them has.
+  asio::awaitable<void> wait_for_writes(bool all = true) {
     co_await asio::async_initiate<const asio::use_awaitable_t<>, void()>(
-        [this](auto handler) {
+        [this, all](auto handler) {
           auto done = detail::posted_completion<>(std::move(handler));
           std::unique_lock lock(mu);
           if (pending_writes == 0) {
@@ -319,7 +326,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
             done();
             return;
           }
-          write_waiters.push_back(std::move(done));
+          (all ? write_waiters : room_waiters).push_back(std::move(done));
         },
         asio::use_awaitable);
   }
@@ -443,6 +450,7 @@ asio::awaitable<std::unique_ptr<disk_tier>> disk_tier::open(executor_type execut
       for (auto [seq, slot] : regions)
         open_existing(seq, static_cast<std::uint16_t>(slot));
       s->next_seq = std::max(s->next_seq, next_seq);
+      s->index.reserve(entries);  // the snapshot lists entries in tag order
       for (std::uint64_t i = 0; i < entries; ++i) {
         std::uint32_t tag = 0;
         std::uint64_t packed = 0;
@@ -546,7 +554,7 @@ asio::awaitable<bool> disk_tier::put(std::string_view key, std::span<const std::
       case admission::refused:
         co_return false;
       case admission::backlogged:
-        co_await state_->wait_for_writes();
+        co_await state_->wait_for_writes(false);
         break;
     }
   }

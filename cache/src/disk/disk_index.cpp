@@ -94,14 +94,22 @@ std::size_t disk_index::erase_region(std::uint16_t region_slot) {
 }
 
 void disk_index::grow() {
-  const std::size_t bigger =
-      std::max(capacity_ + 1, static_cast<std::size_t>(static_cast<double>(capacity_) * growth));
-  auto tags = std::make_unique<std::uint32_t[]>(bigger);
-  auto locations = std::make_unique<std::uint64_t[]>(bigger);
+  rehash(
+      std::max(capacity_ + 1, static_cast<std::size_t>(static_cast<double>(capacity_) * growth)));
+}
+
+void disk_index::reserve(std::size_t entries) {
+  const auto needed = static_cast<std::size_t>(static_cast<double>(entries) / max_load) + 1;
+  if (needed > capacity_) rehash(needed);
+}
+
+void disk_index::rehash(std::size_t new_capacity) {
+  auto tags = std::make_unique<std::uint32_t[]>(new_capacity);
+  auto locations = std::make_unique<std::uint64_t[]>(new_capacity);
   std::swap(tags, tags_);
   std::swap(locations, locations_);
   const std::size_t old_capacity = capacity_;
-  capacity_ = bigger;
+  capacity_ = new_capacity;
   for (std::size_t i = 0; i < old_capacity; ++i) {
     if (locations[i] == 0) continue;
     std::size_t j = home(tags[i]);

@@ -66,6 +66,11 @@ class disk_index {
     }
   }
 
+  // Grows the table to hold `entries` without growing again. Call it before inserting many entries
+  // in tag order (as from a snapshot): inserted into a table that is still small, keys sorted by
+  // tag would all crowd into one run at its start and make every insertion probe the whole run.
+  void reserve(std::size_t entries);
+
   // Removes every entry whose location is in `region_slot`; returns how many.
   std::size_t erase_region(std::uint16_t region_slot);
 
@@ -85,6 +90,7 @@ class disk_index {
   std::size_t find_slot(std::uint32_t tag) const noexcept;  // capacity_ if absent
   void erase_slot(std::size_t i) noexcept;
   void grow();
+  void rehash(std::size_t new_capacity);
 
   std::size_t capacity_;
   std::size_t size_ = 0;

@@ -180,8 +180,8 @@ TEST_F(DiskTierTest, LruRegionEvictionKeepsTheRegionsStillRead) {
   }
   EXPECT_GT(tier->stats().regions_reclaimed, 0u);
   EXPECT_LE(tier->stats().bytes_used, 8 * region);
-  expect_all(*tier, 0, 10);                 // read often: kept
-  EXPECT_FALSE(get(*tier, key_for(30)));    // an old region nobody read: reclaimed
+  expect_all(*tier, 0, 10);               // read often: kept
+  EXPECT_FALSE(get(*tier, key_for(30)));  // an old region nobody read: reclaimed
 }
 
 TEST_F(DiskTierTest, CompressionStoresLessAndRoundTrips) {
