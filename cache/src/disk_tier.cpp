@@ -632,6 +632,15 @@ asio::awaitable<std::optional<blob>> disk_tier::get(std::string_view key) {
       ++s.counts.misses;
       co_return std::nullopt;
     }
+    // A large raw value is handed out in place: the blob keeps the read buffer alive, which
+    // costs at most a block and the header beyond the value and saves copying it. Small values
+    // are copied, so the memory tier does not hold a block for a few bytes.
+    constexpr std::size_t zero_copy_from = 16 << 10;
+    if (read_buffer && !e.compressed() && e.value_size >= zero_copy_from) {
+      std::lock_guard lock(s.mu);
+      ++s.counts.hits;
+      co_return blob::adopt(e.stored, std::shared_ptr<const void>(read_buffer));
+    }
     if (auto value = disk::decode_value(e)) {
       std::lock_guard lock(s.mu);
       ++s.counts.hits;

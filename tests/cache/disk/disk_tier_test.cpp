@@ -94,6 +94,17 @@ TEST_F(DiskTierTest, RoundTripsFromMemoryAndFromDisk) {
   EXPECT_FALSE(get(*tier, "absent"));
 }
 
+// Large raw values are handed out in place from the read buffer, not copied.
+TEST_F(DiskTierTest, LargeValuesComeBackExactlyFromDisk) {
+  auto o = options(64 << 20);
+  o.region_size = 1 << 20;
+  auto tier = open(o);
+  put_range(*tier, 0, 60, 40000);  // three regions
+  EXPECT_FALSE(rt_.run(tier->flush()));
+  expect_all(*tier, 0, 60, 40000);
+  EXPECT_GT(tier->stats().bytes_read, 20u * 40000);  // most came from the files
+}
+
 TEST_F(DiskTierTest, ReopenAfterCleanCloseRestoresEveryEntryFromTheSnapshot) {
   {
     auto tier = open(options());
