@@ -12,7 +12,7 @@
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
-#include "disk/scratch_directory.hpp"
+#include "scratch_directory.hpp"
 #include "larder/cache/cache_manager.hpp"
 #include "larder/io/fault_injecting_file_io.hpp"
 #include "larder/io/ring.hpp"

@@ -1,5 +1,5 @@
-// Helpers shared by the io tests: scratch directories on a chosen filesystem, buffers of random
-// bytes, pipes, and bounded ways to drive an io_context until something has happened.
+// Helpers shared by the io tests: buffers of random bytes, pipes, and bounded ways to drive an
+// io_context until something has happened. Scratch directories come from tests/support.
 #pragma once
 
 #include <chrono>
@@ -25,30 +25,13 @@
 #include <larder/io/aligned_buffer.hpp>
 #include <larder/runtime/asio.hpp>
 
+#include "scratch_directory.hpp"
+
 namespace larder::io::testing {
 
 using namespace std::chrono_literals;
 
-// A fresh directory under `base`, removed with its content when the object goes away.
-class scratch_directory {
- public:
-  explicit scratch_directory(const std::filesystem::path& base = "/tmp") {
-    std::string pattern = (base / "larder-io-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed for " << pattern;
-    path_ = pattern;
-  }
-  scratch_directory(const scratch_directory&) = delete;
-  scratch_directory& operator=(const scratch_directory&) = delete;
-  ~scratch_directory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using larder::testing::scratch_directory;
 
 // A pipe whose read end has no data: a read on it stays in flight until a write or a cancel.
 struct test_pipe {

@@ -1,6 +1,6 @@
-// scratch_directory: a fresh directory under the test's temporary directory, removed with
-// everything in it when the object goes away. Tests use it for config files and for fake /proc and
-// /sys trees.
+// scratch_directory: a fresh directory, under the test's temporary directory or a chosen base
+// (a tmpfs, say), removed with everything in it when the object goes away. Shared by every test
+// folder: config files, fake /proc and /sys trees, io files, disk-tier directories.
 #pragma once
 
 #include <cstdlib>
@@ -16,8 +16,8 @@ namespace larder::testing {
 
 class scratch_directory {
  public:
-  scratch_directory() {
-    std::string pattern = (std::filesystem::path{::testing::TempDir()} / "larder-XXXXXX").string();
+  explicit scratch_directory(const std::filesystem::path& base = ::testing::TempDir()) {
+    std::string pattern = (base / "larder-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed for " << pattern;
     path_ = pattern;
   }
