@@ -74,7 +74,8 @@ asio::awaitable<std::unique_ptr<cache_manager>> cache_manager::open(executor_typ
 }
 
 asio::awaitable<std::optional<blob>> cache_manager::get(std::string_view key) {
-  if (auto hit = memory_.get(key)) co_return hit;
+  // Moved, not copied: a copy would cost a reference-count round trip on every hit.
+  if (auto hit = memory_.get(key)) co_return std::move(hit);
   if (!disk_) co_return std::nullopt;
   co_return co_await read_through_disk(key);
 }
