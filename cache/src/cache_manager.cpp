@@ -73,10 +73,19 @@ asio::awaitable<std::unique_ptr<cache_manager>> cache_manager::open(executor_typ
   co_return cache;
 }
 
+// Not a coroutine itself: it picks one. A cache without a disk tier gets a coroutine with no
+// suspension point at all, whose frame Asio sets up and tears down the cheapest way.
 asio::awaitable<std::optional<blob>> cache_manager::get(std::string_view key) {
+  return disk_ ? get_from_tiers(key) : get_from_memory(key);
+}
+
+asio::awaitable<std::optional<blob>> cache_manager::get_from_memory(std::string_view key) {
+  co_return memory_.get(key);
+}
+
+asio::awaitable<std::optional<blob>> cache_manager::get_from_tiers(std::string_view key) {
   // Moved, not copied: a copy would cost a reference-count round trip on every hit.
   if (auto hit = memory_.get(key)) co_return std::move(hit);
-  if (!disk_) co_return std::nullopt;
   co_return co_await read_through_disk(key);
 }
 

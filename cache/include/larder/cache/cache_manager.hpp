@@ -132,6 +132,8 @@ class cache_manager {
 
   template <typename Loader>
   asio::awaitable<blob> load_and_store(std::string_view key, Loader& loader, put_options options);
+  asio::awaitable<std::optional<blob>> get_from_memory(std::string_view key);
+  asio::awaitable<std::optional<blob>> get_from_tiers(std::string_view key);
   // The disk tier's value for key, promoted to memory; one disk read for concurrent callers.
   asio::awaitable<std::optional<blob>> read_through_disk(std::string_view key);
   asio::awaitable<std::optional<blob>> read_disk_and_promote(std::string_view key);
