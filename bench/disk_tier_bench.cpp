@@ -8,9 +8,14 @@
 //  3. Reopen: the time to open a directory of many small entries after a clean close (index
 //     snapshot) and after a crash (scan), and the index's bytes per entry.
 //
-//   build/release/bench/disk_tier_bench [--dir DIR] [--mib N] [--seconds S] [--reopen-entries N]
+//   build/release/bench/disk_tier_bench [--dir DIR] [--mib N] [--seconds S] [--rounds R]
+//                                       [--reopen-entries N]
+//
+// Random gets run R times per depth (default 3), each run followed by fio's, and the medians are
+// printed: this machine's neighbours make single runs swing by a fifth.
 //
 // fio must be on PATH (Debian package fio) for the fio columns; they read "-" without it.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +25,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -38,8 +44,23 @@ struct settings {
   fs::path dir = "/tmp/larder-disk-bench";
   std::uint64_t mib = 1024;
   double seconds = 3;
+  int rounds = 3;  // random-get runs per depth, alternating with fio; medians are printed
   std::uint64_t reopen_entries = 1000000;
 };
+
+// CPU seconds (user + system) this process has used so far.
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto seconds = [](timeval t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(u.ru_utime) + seconds(u.ru_stime);
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
 
 double since(clock_type::time_point start) {
   return std::chrono::duration<double>(clock_type::now() - start).count();
@@ -156,12 +177,14 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
   for (auto& b : value)
     b = static_cast<std::byte>(rng());
   const auto fill_start = clock_type::now();
+  const double fill_cpu_start = cpu_seconds();
   rt.run([&]() -> larder::asio::awaitable<void> {
     for (std::uint64_t i = 0; i < count; ++i)
       co_await tier->put(key_for(i), value);
     if (co_await tier->flush()) throw std::runtime_error("flush failed");
   }());
   const double fill_seconds = since(fill_start);
+  const double fill_cpu = cpu_seconds() - fill_cpu_start;
   std::printf("\nvalues of %zu bytes, %llu entries (%llu MiB) in %s\n", value_bytes,
               static_cast<unsigned long long>(count), static_cast<unsigned long long>(s.mib),
               dir.c_str());
@@ -177,26 +200,47 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
   }
   print_row("sequential put, MB/s", (s.mib << 20) / fill_seconds / 1e6, fio_write / 1e6,
             "fio write");
+  std::printf("  (the fill used %.2f s of CPU in %.2f s)\n", fill_cpu, fill_seconds);
 
+  // The device cost of a get is not quite fio's: an entry carries a header and its key, so a
+  // 4 KiB value is a read of about 4.5 KiB at the device's 512-byte alignment, which crosses a
+  // 4 KiB physical block. fio with larder's own read size and alignment shows that limit.
+  const auto before = tier->stats();
   for (unsigned depth : {1u, 32u}) {
-    const auto r = random_gets(rt, *tier, count, value_bytes, depth, s.seconds);
-    double fio_iops = 0;
-    if (fio_available) {
-      fio_iops = fio(fio_common + " --rw=randread --bs=" + std::to_string(value_bytes) +
-                         " --iodepth=" + std::to_string(depth) + " --runtime=" +
-                         std::to_string(static_cast<int>(s.seconds)) + " --time_based",
-                     "read")
-                     .first;
+    std::vector<double> ours;
+    std::vector<double> theirs;
+    std::vector<double> same_shape;
+    std::uint64_t misses = 0;
+    std::size_t read_size = 0;
+    for (int round = 0; round < s.rounds; ++round) {
+      const auto r = random_gets(rt, *tier, count, value_bytes, depth, s.seconds);
+      ours.push_back(r.iops);
+      misses += r.misses;
+      const auto after = tier->stats();
+      const double per_read =
+          static_cast<double>(after.bytes_read - before.bytes_read) /
+          static_cast<double>(std::max<std::uint64_t>(1, after.reads - before.reads));
+      read_size = static_cast<std::size_t>(per_read / 512 + 0.5) * 512;
+      if (!fio_available) continue;
+      const std::string job =
+          fio_common + " --rw=randread --iodepth=" + std::to_string(depth) +
+          " --runtime=" + std::to_string(std::max(1, static_cast<int>(s.seconds))) +
+          " --time_based";
+      theirs.push_back(fio(job + " --bs=" + std::to_string(value_bytes), "read").first);
+      same_shape.push_back(
+          fio(job + " --bs=" + std::to_string(read_size) + " --blockalign=512", "read").first);
     }
     const std::string label = "random get, QD " + std::to_string(depth) + ", IOPS";
-    print_row(label.c_str(), r.iops, fio_iops, "fio randread");
-    if (r.misses != 0) {
+    print_row(label.c_str(), median(ours), median(theirs), "fio randread");
+    const std::string shape = "fio " + std::to_string(read_size) + " B";
+    print_row(label.c_str(), median(ours), median(same_shape), shape.c_str());
+    if (misses != 0) {
       std::printf("  (%llu of the gets missed: keys displaced by an index tag collision)\n",
-                  static_cast<unsigned long long>(r.misses));
+                  static_cast<unsigned long long>(misses));
     }
     if (depth == 1) {
       const auto p = pread_loop(dir / "regions", value_bytes, s.seconds);
-      print_row("random get, QD 1, IOPS", r.iops, p.iops, "pread loop");
+      print_row(label.c_str(), median(ours), p.iops, "pread loop");
     }
   }
   std::printf("  index: %.2f bytes per entry\n", tier->stats().index_bytes_per_entry);
@@ -256,11 +300,14 @@ int main(int argc, char** argv) {
       s.mib = std::stoull(argv[i + 1]);
     else if (flag == "--seconds")
       s.seconds = std::stod(argv[i + 1]);
+    else if (flag == "--rounds")
+      s.rounds = std::max(1, std::stoi(argv[i + 1]));
     else if (flag == "--reopen-entries")
       s.reopen_entries = std::stoull(argv[i + 1]);
     else {
       std::fprintf(stderr,
                    "usage: disk_tier_bench [--dir DIR] [--mib N] [--seconds S] "
+                   "[--rounds R] "
                    "[--reopen-entries N]\n");
       return 2;
     }

@@ -1,9 +1,11 @@
 #include "larder/io/aligned_buffer.hpp"
 
 #include <cassert>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <sys/mman.h>
 
 #ifndef LARDER_PLAIN_ALLOCATOR
 #include <mimalloc.h>
@@ -49,6 +51,16 @@ void aligned_buffer::release_block(std::byte* data) noexcept {
   mi_free(data - header_room);
 }
 #endif
+
+void aligned_buffer::advise_huge_pages() noexcept {
+  constexpr std::uintptr_t huge_page = std::uintptr_t{2} << 20;
+  const auto begin = reinterpret_cast<std::uintptr_t>(data_);
+  const std::uintptr_t first = (begin + huge_page - 1) & ~(huge_page - 1);
+  const std::uintptr_t last = (begin + size_) & ~(huge_page - 1);
+  if (data_ == nullptr || last <= first) return;
+  // Failure (no THP in this kernel) only means small pages, as without the call.
+  (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+}
 
 aligned_buffer::~aligned_buffer() {
   if (data_ != nullptr) release_block(data_);

@@ -6,7 +6,7 @@
 
 #include <zstd.h>
 
-#include "key_hash.hpp"
+#include "disk/entry_checksum.hpp"
 
 namespace larder::disk {
 namespace {
@@ -21,16 +21,6 @@ T get(const std::byte* at) noexcept {
   T value;
   std::memcpy(&value, at, sizeof(T));
   return value;
-}
-
-std::uint64_t entry_checksum(const std::byte* header, std::string_view key,
-                             std::span<const std::byte> stored) noexcept {
-  XXH3_state_t state;
-  XXH3_64bits_reset(&state);
-  XXH3_64bits_update(&state, header, 24);
-  XXH3_64bits_update(&state, key.data(), key.size());
-  XXH3_64bits_update(&state, stored.data(), stored.size());
-  return XXH3_64bits_digest(&state);
 }
 
 // Compresses into a per-thread scratch buffer; returns the compressed bytes if they save enough.

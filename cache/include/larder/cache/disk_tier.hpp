@@ -78,7 +78,9 @@ struct disk_tier_stats {
   std::uint64_t checksum_failures = 0;
   std::uint64_t io_errors = 0;
   std::uint64_t regions_reclaimed = 0;
+  std::uint64_t writes = 0;  // device writes issued (region chunks and flush padding)
   std::uint64_t bytes_written = 0;
+  std::uint64_t reads = 0;  // device reads of entries (gets served from a region buffer excluded)
   std::uint64_t bytes_read = 0;
   double index_bytes_per_entry = 0;
   bool degraded = false;

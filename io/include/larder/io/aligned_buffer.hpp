@@ -38,6 +38,12 @@ class aligned_buffer {
   std::size_t size() const noexcept { return size_; }
   std::span<std::byte> span() noexcept { return {data_, size_}; }
 
+  // Asks the kernel to back the buffer's whole 2 MiB pages with transparent huge pages. Best
+  // effort: without THP (or in sanitizer builds' allocator) it changes nothing. Worth it for
+  // large buffers that are written once through: a disk-tier region's 32 MiB buffer takes 16
+  // page faults instead of 8192 on first touch.
+  void advise_huge_pages() noexcept;
+
   // Gives up ownership; the caller frees the block with release_block(). Used by owners that
   // keep a header in header_room and must free the memory themselves.
   std::byte* release() noexcept {
