@@ -7,4 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target larder_tool
-exec build/release/tools/larder demo "$@"
+# The demo's cache directory is ./cache (the embedded default): run it in build/demo, not in the
+# source tree, whose cache/ folder is the cache module.
+mkdir -p build/demo
+cd build/demo
+exec ../release/tools/larder demo "$@"
