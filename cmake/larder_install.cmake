@@ -8,7 +8,7 @@ install(TARGETS larder ${_larder_modules} EXPORT larderTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-foreach(_module config runtime io cache)
+foreach(_module config runtime scheduler io cache)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${_module}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endforeach()
 install(EXPORT larderTargets NAMESPACE larder:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/larder)
