@@ -133,8 +133,10 @@ struct region {
   std::uint32_t write_pos = 0;    // bytes of buffer holding entries (and flush padding)
   std::uint32_t flushed_pos = 0;  // bytes handed to writes
   std::uint64_t last_read = 0;    // the tier's read clock at the last read, for lru eviction
+  std::uint64_t live_bytes = 0;   // encoded bytes of the entries the index points at here
   unsigned pending_writes = 0;
   bool open = false;        // accepting puts
+  bool compacting = false;  // its entries are being moved: not a victim for make_room
   bool needs_sync = false;  // written since the last flush's fdatasync
 };
 
@@ -173,6 +175,8 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
   // costs a page fault per 4 KiB on first touch, which was half the CPU of a fill.
   std::vector<std::shared_ptr<io::aligned_buffer>> spare_buffers;
   bool directory_dirty = false;
+  bool admitting = true;
+  bool compacting = false;  // one cleanup pass at a time
   bool degraded = false;
   bool closed = false;
   std::error_code first_error;
@@ -193,6 +197,36 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
                 directory.path().string(), what, error.message());
   }
 
+  // Points the index at `where` for hash, and moves the live-byte counts from the location it
+  // replaces. REQUIRES: mu held.
+  void index_insert(std::uint64_t hash, disk::entry_location where) {
+    if (auto old = index.insert(hash, where)) forget_live(*old);
+    slots[where.region_slot]->live_bytes += where.size;
+  }
+
+  // Removes hash from the index (only if it still points at `where`, when given).
+  // REQUIRES: mu held.
+  bool index_erase(std::uint64_t hash, std::optional<disk::entry_location> where = std::nullopt) {
+    const auto found = index.find(hash);
+    if (!found || (where && *found != *where)) return false;
+    index.erase(hash, *found);
+    forget_live(*found);
+    return true;
+  }
+
+  void forget_live(const disk::entry_location& where) {
+    if (region* r = slots[where.region_slot].get()) r->live_bytes -= where.size;
+  }
+
+  // The live bytes of every region, from the index: after open. REQUIRES: mu held.
+  void count_live_bytes() {
+    for (auto& r : slots)
+      if (r) r->live_bytes = 0;
+    index.for_each([&](std::uint32_t, disk::entry_location where) {
+      if (region* r = slots[where.region_slot].get()) r->live_bytes += where.size;
+    });
+  }
+
   // Drops a written region and its entries. REQUIRES: mu held, r written and not open.
   void reclaim(region& r) {
     index.erase_region(r.slot);
@@ -208,7 +242,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     while (region_count() + 1 > max_regions) {
       region* victim = nullptr;
       for (auto& r : slots) {
-        if (!r || r->open || r->pending_writes != 0 || r->buffer) continue;
+        if (!r || r->open || r->pending_writes != 0 || r->buffer || r->compacting) continue;
         const bool better = victim == nullptr || (options.eviction == region_eviction::lru
                                                       ? std::tie(r->last_read, r->seq) <
                                                             std::tie(victim->last_read, victim->seq)
@@ -269,6 +303,95 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     region* raw = r.get();
     *free_slot = std::move(r);
     return raw;
+  }
+
+  // Appends an already encoded entry (moved by compaction) to the open region. Returns where it
+  // went, or nullopt when no region can take it now. REQUIRES: mu held.
+  std::optional<disk::entry_location> append_encoded(std::span<const std::byte> encoded) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      region* r = open_region != nullptr ? open_region : open_new_region();
+      if (r == nullptr) return std::nullopt;
+      if (r->write_pos + encoded.size() <= r->buffer->size()) {
+        std::memcpy(r->buffer->data() + r->write_pos, encoded.data(), encoded.size());
+        const disk::entry_location where{r->slot, r->write_pos,
+                                         static_cast<std::uint32_t>(encoded.size())};
+        r->write_pos += static_cast<std::uint32_t>(encoded.size());
+        write_filled_chunk(*r);
+        return where;
+      }
+      if (r->write_pos == region_header_size) return std::nullopt;
+      seal_open_region();
+    }
+    return std::nullopt;
+  }
+
+  // Copies the live entries of region `slot` (whose bytes are `bytes`) into the open region and
+  // points the index at the copies. Returns false when the open region could not take them all
+  // (the device is behind); what was moved stays moved. REQUIRES: mu held, the region compacting.
+  bool move_live_entries(region& r, std::span<const std::byte> bytes, disk_cleanup_report& report) {
+    const bool older_region_exists = std::any_of(
+        slots.begin(), slots.end(), [&](const auto& other) { return other && other->seq < r.seq; });
+    std::size_t pos = region_header_size;
+    while (pos + disk::entry_header_size <= bytes.size()) {
+      disk::entry_view e;
+      switch (disk::decode_entry(bytes.subspan(pos), e)) {
+        case disk::decode_status::ok: {
+          const auto encoded = bytes.subspan(pos, e.encoded_size);
+          if (e.tombstone()) {
+            // Still needed while an older region may hold the key it erased.
+            if (older_region_exists && !append_encoded(encoded)) return false;
+          } else {
+            const std::uint64_t hash = hash_key(e.key);
+            const disk::entry_location here{r.slot, static_cast<std::uint32_t>(pos),
+                                            static_cast<std::uint32_t>(e.encoded_size)};
+            if (index.find(hash) == here) {
+              if (expired(e.expires_at_unix_ns)) {
+                index_erase(hash, here);
+                ++report.expired_dropped;
+              } else {
+                const auto moved = append_encoded(encoded);
+                if (!moved) return false;
+                index_insert(hash, *moved);
+                ++report.entries_moved;
+                report.bytes_moved += e.encoded_size;
+              }
+            }
+          }
+          pos += e.encoded_size;
+          break;
+        }
+        case disk::decode_status::end_of_region:
+          pos = round_up(pos + 1, block_size);
+          break;
+        case disk::decode_status::corrupt:
+          pos += disk::entry_alignment;
+          break;
+      }
+    }
+    return true;
+  }
+
+  // Removes files the tier does not own: a snapshot's temporary file left by a crash in close(),
+  // and region files that no region holds (a reclaim whose delete failed). Returns how many.
+  std::size_t remove_orphans() {
+    std::size_t removed = 0;
+    std::error_code ec;
+    if (fs::remove(directory.path() / "index.snapshot.tmp", ec)) ++removed;
+    std::vector<std::uint64_t> candidates;
+    for (const auto& item : fs::directory_iterator(directory.regions_path(), ec)) {
+      if (auto seq = region_seq_of(item.path())) candidates.push_back(*seq);
+    }
+    std::lock_guard lock(mu);
+    for (std::uint64_t seq : candidates) {
+      const bool owned =
+          seq >= next_seq || std::any_of(slots.begin(), slots.end(),
+                                         [&](const auto& r) { return r && r->seq == seq; });
+      if (!owned && fs::remove(directory.regions_path() / region_file_name(seq), ec)) {
+        ++removed;
+        directory_dirty = true;
+      }
+    }
+    return removed;
   }
 
   // Starts a background write of r's buffer from flushed_pos to `end`. REQUIRES: mu held.
@@ -538,6 +661,7 @@ asio::awaitable<std::unique_ptr<disk_tier>> disk_tier::open(executor_type execut
   }
   {
     std::lock_guard lock(s->mu);
+    s->count_live_bytes();
     // A smaller budget than last time: drop the oldest regions.
     while (s->region_count() > s->max_regions && s->make_room()) {
     }
@@ -558,7 +682,7 @@ disk_tier::admission disk_tier::append(std::string_view key, std::span<const std
   const std::uint64_t hash = hash_key(key);
   std::lock_guard lock(s.mu);
   if (key.size() > disk::max_key_size || value.size() > s.options.region_size || s.degraded ||
-      s.closed) {
+      s.closed || !s.admitting) {
     ++s.counts.rejections;
     return admission::refused;
   }
@@ -571,7 +695,7 @@ disk_tier::admission disk_tier::append(std::string_view key, std::span<const std
     }
     std::span<std::byte> room(r->buffer->data() + r->write_pos, r->buffer->size() - r->write_pos);
     if (auto n = disk::encode_entry(room, key, value, to_unix_ns(expires_at), s.compression)) {
-      s.index.insert(hash, {r->slot, r->write_pos, static_cast<std::uint32_t>(*n)});
+      s.index_insert(hash, {r->slot, r->write_pos, static_cast<std::uint32_t>(*n)});
       r->write_pos += static_cast<std::uint32_t>(*n);
       ++s.counts.insertions;
       s.write_filled_chunk(*r);
@@ -608,7 +732,7 @@ bool disk_tier::erase(std::string_view key) {
   state& s = *state_;
   const std::uint64_t hash = hash_key(key);
   std::lock_guard lock(s.mu);
-  const bool had = s.index.erase(hash);
+  const bool had = s.index_erase(hash);
   if (!had || s.degraded || s.closed) return had;
   // The tombstone keeps the key erased when a crash makes the next open scan the log.
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -673,7 +797,7 @@ asio::awaitable<std::optional<blob>> disk_tier::get(std::string_view key) {
   if (status == disk::decode_status::ok && e.key == key && !e.tombstone()) {
     if (expired(e.expires_at_unix_ns)) {
       std::lock_guard lock(s.mu);
-      s.index.erase(hash, *where);
+      s.index_erase(hash, *where);
       ++s.counts.misses;
       co_return std::nullopt;
     }
@@ -697,10 +821,88 @@ asio::awaitable<std::optional<blob>> disk_tier::get(std::string_view key) {
   if (status == disk::decode_status::ok && e.key != key) co_return std::nullopt;  // tag collision
   // A checksum that does not verify, or a value that does not decompress: never returned.
   ++s.counts.checksum_failures;
-  s.index.erase(hash, *where);
+  s.index_erase(hash, *where);
   log().warn("disk tier {}: entry for key \"{}\" failed its checksum; dropped",
              s.options.path.string(), key);
   co_return std::nullopt;
+}
+
+void disk_tier::set_admitting(bool admitting) {
+  std::lock_guard lock(state_->mu);
+  state_->admitting = admitting;
+}
+
+asio::awaitable<disk_cleanup_report> disk_tier::cleanup() {
+  state& s = *state_;
+  disk_cleanup_report report;
+  std::vector<std::pair<std::uint16_t, std::uint64_t>> victims;  // slot, seq
+  {
+    std::lock_guard lock(s.mu);
+    if (s.degraded || s.closed || s.compacting) co_return report;
+    s.compacting = true;
+    while (s.region_count() > s.max_regions) {
+      const std::size_t before = s.region_count();
+      if (!s.make_room() || s.region_count() == before) break;
+      report.regions_over_budget += before - s.region_count();
+    }
+    std::vector<std::tuple<std::uint64_t, std::uint16_t, std::uint64_t>> sparse;
+    const auto limit = static_cast<std::uint64_t>(s.options.compact_below *
+                                                  static_cast<double>(s.options.region_size));
+    for (const auto& r : s.slots) {
+      if (r && !r->open && r->pending_writes == 0 && !r->buffer && r->live_bytes < limit) {
+        sparse.emplace_back(r->live_bytes, r->slot, r->seq);
+      }
+    }
+    std::sort(sparse.begin(), sparse.end());
+    for (const auto& [live, slot, seq] : sparse) {
+      if (victims.size() == s.options.max_compactions_per_pass) break;
+      victims.emplace_back(slot, seq);
+    }
+  }
+  report.orphans_removed = s.remove_orphans();
+
+  for (const auto& [slot, seq] : victims) {
+    std::shared_ptr<io::file> file;
+    {
+      std::lock_guard lock(s.mu);
+      region* r = s.slots[slot].get();
+      if (r == nullptr || r->seq != seq) continue;  // reclaimed meanwhile
+      r->compacting = true;
+      file = r->file;
+    }
+    auto buffer = std::make_shared<io::aligned_buffer>(s.options.region_size, block_size);
+    const io::io_result read = co_await s.io.read_at(file->fd(), buffer, 0, buffer->size(), 0);
+    bool moved_all = false;
+    {
+      std::lock_guard lock(s.mu);
+      region* r = s.slots[slot].get();
+      if (!read.ok()) {
+        s.degrade(read.error, "reading region " + region_file_name(seq) + " to compact it");
+        report.error = read.error;
+      } else {
+        moved_all =
+            s.move_live_entries(*r, std::span<const std::byte>(buffer->data(), read.bytes), report);
+      }
+      if (!moved_all) r->compacting = false;
+    }
+    if (!moved_all) break;  // the device is behind or failing: the region stays, still valid
+    // The copies become durable before the originals go.
+    if (const std::error_code flushed = co_await flush()) {
+      report.error = flushed;
+      std::lock_guard lock(s.mu);
+      s.slots[slot]->compacting = false;
+      break;
+    }
+    std::lock_guard lock(s.mu);
+    s.reclaim(*s.slots[slot]);
+    ++report.regions_compacted;
+    ++s.counts.regions_compacted;
+  }
+  {
+    std::lock_guard lock(s.mu);
+    s.compacting = false;
+  }
+  co_return report;
 }
 
 asio::awaitable<std::error_code> disk_tier::flush() {
@@ -783,6 +985,9 @@ disk_tier_stats disk_tier::stats() const {
   out.bytes_used = out.regions * s.options.region_size;
   out.capacity_bytes = s.options.capacity_bytes;
   out.index_bytes_per_entry = s.index.bytes_per_entry();
+  for (const auto& r : s.slots)
+    if (r) out.live_bytes += r->live_bytes;
+  out.admitting = s.admitting;
   out.degraded = s.degraded;
   return out;
 }

@@ -174,6 +174,7 @@ memory_tier::memory_tier(memory_tier_options options)
     : capacity_(options.capacity_bytes),
       high_water_(static_cast<std::uint64_t>(static_cast<double>(options.capacity_bytes) *
                                              options.eviction_threshold)),
+      eviction_threshold_(options.eviction_threshold),
       max_items_(options.max_items),
       policy_kind_(options.policy),
       clock_(std::move(options.clock)),
@@ -216,7 +217,8 @@ memory_tier::shard& memory_tier::shard_for(std::uint64_t hash) const noexcept {
 }
 
 bool memory_tier::over_budget() const noexcept {
-  return used_bytes_.load(std::memory_order_relaxed) > high_water_ ||
+  return used_bytes_.load(std::memory_order_relaxed) >
+             high_water_.load(std::memory_order_relaxed) ||
          (max_items_ != 0 && entry_count_.load(std::memory_order_relaxed) > max_items_);
 }
 
@@ -284,7 +286,7 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
   const std::size_t shard_index = (hash >> 40) & shard_mask_;
   shard& s = shards_[shard_index];
   const std::uint64_t charge = charge_for(key.size(), value.size());
-  if (charge > high_water_) {
+  if (charge > high_water_.load(std::memory_order_relaxed)) {
     shard_write_lock lock(s);
     ++s.counts.rejections;
     return false;
@@ -292,9 +294,10 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
   // Allocate before taking the lock.
   auto entry = memory_entry::create(key, hash, std::move(value));
   entry->charge = charge;
+  const std::int64_t now = now_ns();
+  entry->inserted_at_ns = now;
   if (options.ttl.count() > 0) {
     // Saturate: a TTL too long to represent never expires in practice.
-    const std::int64_t now = now_ns();
     const std::int64_t limit = std::numeric_limits<std::int64_t>::max();
     entry->expires_at_ns = options.ttl.count() > limit - now ? limit : now + options.ttl.count();
   }
@@ -316,15 +319,23 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
     entry_count_.fetch_add(1, std::memory_order_relaxed);
   }
   replaced.reset();
-  if (over_budget()) evict_to_fit(shard_index, inserted);
+  if (over_budget()) {
+    evict_until_within(shard_index, inserted, high_water_.load(std::memory_order_relaxed));
+  }
   return true;
 }
 
-void memory_tier::evict_to_fit(std::size_t first_shard, const memory_entry* keep) {
+std::size_t memory_tier::evict_until_within(std::size_t first_shard, const memory_entry* keep,
+                                            std::uint64_t bytes) {
   const std::size_t count = shard_count();
   std::size_t index = first_shard;
   std::size_t fruitless = 0;  // shards in a row that had nothing to give
-  while (over_budget() && fruitless < count) {
+  std::size_t evicted = 0;
+  auto above = [&] {
+    return used_bytes_.load(std::memory_order_relaxed) > bytes ||
+           (max_items_ != 0 && entry_count_.load(std::memory_order_relaxed) > max_items_);
+  };
+  while (above() && fruitless < count) {
     shard& s = shards_[index];
     shard::entry_ptr victim;
     {
@@ -345,12 +356,27 @@ void memory_tier::evict_to_fit(std::size_t first_shard, const memory_entry* keep
             victim->key(), victim->value,
             victim->expires_at_ns == 0 ? std::chrono::steady_clock::time_point{} : expires_at);
       }
+      ++evicted;
       fruitless = 0;
     } else {
       ++fruitless;
       index = (index + 1) & shard_mask_;
     }
   }
+  return evicted;
+}
+
+std::size_t memory_tier::evict_down_to(std::uint64_t bytes) {
+  return evict_until_within(0, nullptr, bytes);
+}
+
+void memory_tier::set_capacity(std::uint64_t bytes) {
+  if (bytes == 0) throw std::invalid_argument("memory_tier: capacity must be greater than zero");
+  capacity_.store(bytes, std::memory_order_relaxed);
+  const auto high_water =
+      static_cast<std::uint64_t>(static_cast<double>(bytes) * eviction_threshold_);
+  high_water_.store(high_water, std::memory_order_relaxed);
+  evict_until_within(0, nullptr, high_water);
 }
 
 bool memory_tier::erase(std::string_view key) {
@@ -383,6 +409,27 @@ void memory_tier::clear() {
   }
 }
 
+std::size_t memory_tier::remove_older_than(std::chrono::nanoseconds max_age) {
+  const std::int64_t cutoff = now_ns() - max_age.count();
+  std::size_t removed = 0;
+  for (std::size_t i = 0; i < shard_count(); ++i) {
+    shard& s = shards_[i];
+    std::vector<shard::entry_ptr> doomed;
+    {
+      shard_write_lock lock(s);
+      std::vector<memory_entry*> old;
+      s.table.for_each([&](memory_entry* e) {
+        if (e->inserted_at_ns < cutoff) old.push_back(e);
+      });
+      for (memory_entry* e : old)
+        doomed.push_back(s.detach(*e, *this));
+      s.counts.expirations += doomed.size();
+    }
+    removed += doomed.size();
+  }
+  return removed;
+}
+
 std::size_t memory_tier::purge_expired() {
   const std::int64_t now = now_ns();
   std::size_t purged = 0;
@@ -406,8 +453,8 @@ std::size_t memory_tier::purge_expired() {
 
 memory_tier_stats memory_tier::stats() const {
   memory_tier_stats out;
-  out.capacity_bytes = capacity_;
-  out.high_water_bytes = high_water_;
+  out.capacity_bytes = capacity_bytes();
+  out.high_water_bytes = high_water_bytes();
   for (std::size_t i = 0; i < shard_count(); ++i) {
     shard& s = shards_[i];
     shard_write_lock lock(s);

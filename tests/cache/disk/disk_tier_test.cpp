@@ -2,13 +2,14 @@
 
 #include <fstream>
 #include <random>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "disk/cache_directory.hpp"
+#include "disk/entry_format.hpp"
 #include "larder/io/fault_injecting_file_io.hpp"
 #include "larder/io/ring.hpp"
 #include "larder/runtime/runtime.hpp"
@@ -18,6 +19,8 @@ namespace larder {
 namespace {
 
 using namespace std::chrono_literals;
+
+namespace fs = std::filesystem;
 
 constexpr std::uint64_t region = 64 << 10;  // small regions: tests cross many region boundaries
 
@@ -360,6 +363,97 @@ TEST_F(DiskTierTest, ATornWriteAfterAFlushLosesOnlyUnflushedEntries) {
     }
   }
   EXPECT_GT(flushed_writes, 0u);
+}
+
+TEST_F(DiskTierTest, LiveBytesFollowPutsReplacementsAndErasures) {
+  auto tier = open(options());
+  const std::uint64_t one = disk::encoded_size(key_for(1).size(), 3000);
+  put_range(*tier, 0, 3);
+  EXPECT_EQ(tier->stats().live_bytes, 3 * one);
+  ASSERT_TRUE(put(*tier, key_for(1), value_for(1)));  // replaced: the old copy is dead
+  EXPECT_EQ(tier->stats().live_bytes, 3 * one);
+  EXPECT_TRUE(tier->erase(key_for(2)));
+  EXPECT_EQ(tier->stats().live_bytes, 2 * one);
+}
+
+// Regions whose entries were mostly erased are compacted: the survivors move to the open region
+// (byte for byte), the sparse regions are deleted, erased keys stay erased and expired entries
+// are dropped, across a crash too.
+TEST_F(DiskTierTest, CleanupCompactsSparseRegionsAndKeepsEverySurvivor) {
+  const auto soon = std::chrono::system_clock::now() + std::chrono::milliseconds(50);
+  std::vector<int> survivors;
+  {
+    auto tier = open(options());
+    put_range(*tier, 0, 100);  // 21 entries per 64 KiB region: about five regions
+    for (int i = 0; i < 60; ++i) {
+      if (i % 10 == 0) {
+        survivors.push_back(i);
+      } else if (i % 10 == 5) {
+        ASSERT_TRUE(put(*tier, key_for(i), value_for(i), soon));  // rewritten, expiring
+      } else {
+        EXPECT_TRUE(tier->erase(key_for(i)));
+      }
+    }
+    for (int i = 60; i < 100; ++i)
+      survivors.push_back(i);
+    EXPECT_FALSE(rt_.run(tier->flush()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto before = tier->stats();
+    const disk_cleanup_report r = rt_.run(tier->cleanup());
+    EXPECT_FALSE(r.error);
+    EXPECT_GE(r.regions_compacted, 2u);
+    EXPECT_EQ(tier->stats().regions_compacted, r.regions_compacted);
+    EXPECT_GT(r.entries_moved, 0u);
+    EXPECT_LT(tier->stats().regions, before.regions + 1);
+    for (int i : survivors)
+      EXPECT_EQ(get(*tier, key_for(i)), value_for(i)) << i;
+    for (int i = 0; i < 60; ++i) {
+      if (i % 10 != 0) {
+        EXPECT_FALSE(get(*tier, key_for(i))) << i;
+      }
+    }
+  }  // no close: the next open scans the log
+  auto tier = open(options());
+  EXPECT_TRUE(tier->stats().recovered_by_scan);
+  for (int i : survivors)
+    EXPECT_EQ(get(*tier, key_for(i)), value_for(i)) << i;
+  for (int i = 0; i < 60; ++i) {
+    if (i % 10 != 0) {
+      EXPECT_FALSE(get(*tier, key_for(i))) << i;
+    }
+  }
+}
+
+TEST_F(DiskTierTest, CleanupRemovesOrphanedFilesOnly) {
+  auto tier = open(options());
+  put_range(*tier, 0, 50);
+  EXPECT_FALSE(rt_.run(tier->flush()));
+  const fs::path dir = options().path;
+  std::ofstream(dir / "index.snapshot.tmp") << "left by a crash in close";
+  std::ofstream(dir / "regions" / "0000000000000001.region.orphan") << "not ours by name";
+  // A region file no region holds: the name of a reclaimed one.
+  const auto regions_before = tier->stats().regions;
+  { std::ofstream(dir / "regions" / "0000000000000000.region") << "reclaimed"; }
+  const auto r = rt_.run(tier->cleanup());
+  EXPECT_EQ(r.orphans_removed, 2u);
+  EXPECT_FALSE(fs::exists(dir / "index.snapshot.tmp"));
+  EXPECT_FALSE(fs::exists(dir / "regions" / "0000000000000000.region"));
+  EXPECT_TRUE(fs::exists(dir / "regions" / "0000000000000001.region.orphan"));  // not a region name
+  EXPECT_EQ(tier->stats().regions, regions_before);
+  expect_all(*tier, 0, 50);
+}
+
+TEST_F(DiskTierTest, WithAdmissionOffPutsAreRefusedAndReadsGoOn) {
+  auto tier = open(options());
+  put_range(*tier, 0, 5);
+  tier->set_admitting(false);
+  EXPECT_FALSE(put(*tier, "new", "value"));
+  EXPECT_FALSE(tier->try_put("new", bytes("value")));
+  EXPECT_FALSE(tier->stats().admitting);
+  EXPECT_EQ(tier->stats().rejections, 2u);
+  expect_all(*tier, 0, 5);
+  tier->set_admitting(true);
+  EXPECT_TRUE(put(*tier, "new", "value"));
 }
 
 TEST_F(DiskTierTest, WorksOnTmpfsWithoutODirect) {

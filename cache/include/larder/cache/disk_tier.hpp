@@ -22,7 +22,17 @@
 //    rebuilds the index by scanning every region in sequence order, keeping the entries whose
 //    checksums verify and stopping each region at its first torn or unwritten entry; later
 //    entries and tombstones (from erase) override earlier ones.
-// 7. Failure. A write or read error degrades the tier: it logs once, counts, and from then on
+// 7. Cleanup (cleanup(), run on a schedule by the cache's cleanup service). Each region keeps
+//    a count of its live bytes (entries the index still points at). A written region whose live
+//    share has fallen below compact_below is compacted: its live, unexpired entries are copied
+//    as they are into the open region, made durable with a flush, and only then is the region
+//    deleted, so compaction never loses an entry that a flush had made durable. Tombstones are
+//    carried forward while an older region exists that they may still shadow. The pass also
+//    deletes orphaned files in the directory (a snapshot's temporary file, region files the
+//    index does not know) and drops regions over the budget.
+// 8. Admission. set_admitting(false) makes puts refuse (counted as rejections) while reads go
+//    on: the cleanup service does it when the filesystem runs short of free space.
+// 9. Failure. A write or read error degrades the tier: it logs once, counts, and from then on
 //    get() misses and put() refuses, so the cache carries on from memory. flush() returns the
 //    error to the caller that asked for durability.
 //
@@ -64,6 +74,23 @@ struct disk_tier_options {
   int compression_level = 3;
   // Store compressed only if that saves at least this share of the value's size.
   double compression_min_saving = 0.05;
+  // cleanup() compacts written regions whose live bytes are below this share of region_size.
+  // 0.5: moving a region's survivors costs at most half a region of writes to free a whole one.
+  double compact_below = 0.5;
+  // At most this many regions compacted per cleanup() pass, so a pass cannot starve puts of the
+  // device for long.
+  unsigned max_compactions_per_pass = 4;
+};
+
+// What one cleanup() pass did.
+struct disk_cleanup_report {
+  std::uint64_t regions_compacted = 0;
+  std::uint64_t entries_moved = 0;
+  std::uint64_t bytes_moved = 0;
+  std::uint64_t expired_dropped = 0;  // expired entries found in compacted regions
+  std::uint64_t regions_over_budget = 0;
+  std::uint64_t orphans_removed = 0;
+  std::error_code error;  // the first I/O error; the pass stops there
 };
 
 struct disk_tier_stats {
@@ -82,7 +109,10 @@ struct disk_tier_stats {
   std::uint64_t bytes_written = 0;
   std::uint64_t reads = 0;  // device reads of entries (gets served from a region buffer excluded)
   std::uint64_t bytes_read = 0;
+  std::uint64_t live_bytes = 0;  // bytes of entries the index points at, in all regions
+  std::uint64_t regions_compacted = 0;
   double index_bytes_per_entry = 0;
+  bool admitting = true;
   bool degraded = false;
   bool recovered_by_scan = false;  // the last open rebuilt the index by scanning
 };
@@ -119,6 +149,12 @@ class disk_tier {
 
   // The durability point (design note 5). Returns the first I/O error, if any.
   asio::awaitable<std::error_code> flush();
+
+  // One cleanup pass (design note 7).
+  asio::awaitable<disk_cleanup_report> cleanup();
+
+  // Design note 8.
+  void set_admitting(bool admitting);
 
   // Flushes and writes the index snapshot for a fast reopen. The tier refuses puts afterwards.
   asio::awaitable<std::error_code> close();

@@ -41,6 +41,9 @@ struct alignas(64) memory_entry {
   std::uint8_t policy_counter = 0;
   // Bytes counted against the budget: value, key and per-entry overhead.
   std::uint64_t charge = 0;
+  // When it was put, on the tier's clock (steady nanoseconds): for age-based cleanup. Only
+  // writers read it, so it lives on the policy's line, away from the lookup fields.
+  std::int64_t inserted_at_ns = 0;
 
   // Lookup fields (second cache line), followed by the key bytes.
   alignas(64) std::uint64_t hash = 0;

@@ -119,12 +119,27 @@ class memory_tier {
   // Drops every expired entry; returns how many.
   std::size_t purge_expired();
 
+  // Drops every entry put more than max_age ago (counted as expirations); returns how many.
+  std::size_t remove_older_than(std::chrono::nanoseconds max_age);
+
+  // Evicts in the policy's order, as a put over budget would (on_evict sees each entry), until
+  // usage is at most `bytes`; returns how many entries went.
+  std::size_t evict_down_to(std::uint64_t bytes);
+
+  // Changes the budget: the high-water mark becomes eviction_threshold x bytes, and entries are
+  // evicted down to it at once. Used when the host runs short of memory. REQUIRES: bytes > 0.
+  void set_capacity(std::uint64_t bytes);
+
   memory_tier_stats stats() const;
 
   std::size_t shard_count() const noexcept;
   memory_policy policy() const noexcept { return policy_kind_; }
-  std::uint64_t capacity_bytes() const noexcept { return capacity_; }
-  std::uint64_t high_water_bytes() const noexcept { return high_water_; }
+  std::uint64_t capacity_bytes() const noexcept {
+    return capacity_.load(std::memory_order_relaxed);
+  }
+  std::uint64_t high_water_bytes() const noexcept {
+    return high_water_.load(std::memory_order_relaxed);
+  }
   std::uint64_t bytes_used() const noexcept { return used_bytes_.load(std::memory_order_relaxed); }
 
   static std::uint64_t charge_for(std::size_t key_size, std::size_t value_size) noexcept;
@@ -137,10 +152,15 @@ class memory_tier {
   std::int64_t now_ns() const;
   shard& shard_for(std::uint64_t hash) const noexcept;
   bool over_budget() const noexcept;
-  void evict_to_fit(std::size_t first_shard, const memory_entry* keep);
+  // Evicts by policy, shard after shard from first_shard, while usage is above `bytes` or the
+  // entry count above max_items; never `keep`. Returns the entries evicted.
+  std::size_t evict_until_within(std::size_t first_shard, const memory_entry* keep,
+                                 std::uint64_t bytes);
 
-  std::uint64_t capacity_;
-  std::uint64_t high_water_;
+  // Atomic only so that set_capacity may run beside puts.
+  std::atomic<std::uint64_t> capacity_;
+  std::atomic<std::uint64_t> high_water_;
+  double eviction_threshold_;
   std::uint64_t max_items_;
   memory_policy policy_kind_;
   std::function<std::chrono::steady_clock::time_point()> clock_;
