@@ -4,6 +4,7 @@
 
 #include "larder/io/ring.hpp"
 #include "larder/runtime/log.hpp"
+#include "larder/scheduler/scheduler.hpp"
 
 namespace larder {
 namespace {
@@ -46,7 +47,95 @@ cache_manager::cache_manager(executor_type executor, memory_tier_options memory,
              memory_.high_water_bytes() / 1000000);
 }
 
-cache_manager::~cache_manager() = default;
+cache_manager::~cache_manager() {
+  stop();
+}
+
+cleanup_settings cleanup_settings::from_config(const cache_config& config) {
+  cleanup_settings s;
+  s.memory.policy =
+      config.memory.policy == memory_policy::fifo ? cleanup_policy::fifo : cleanup_policy::lru;
+  s.memory.eviction_threshold = config.eviction_threshold;
+  s.memory_interval = config.memory.cleanup_interval;
+  s.disk_interval = config.disk.cleanup_interval;
+  return s;
+}
+
+void cache_manager::start(cleanup_settings settings) {
+  if (started_) throw std::logic_error("cache_manager::start: cleanup is already scheduled");
+  own_scheduler_ = std::make_unique<scheduler>(executor_);
+  start(*own_scheduler_, std::move(settings));
+}
+
+void cache_manager::start(scheduler& on, cleanup_settings settings) {
+  if (started_) throw std::logic_error("cache_manager::start: cleanup is already scheduled");
+  started_ = true;
+  const auto memory_task = settings.cache_name + " memory cleanup";
+  on.schedule(memory_task, {.interval = settings.memory_interval, .jitter = settings.jitter},
+              [this, settings]() -> asio::awaitable<void> {
+                clean_memory(settings);
+                co_return;
+              });
+  if (disk_) {
+    on.schedule(settings.cache_name + " disk cleanup",
+                {.interval = settings.disk_interval, .jitter = settings.jitter},
+                [this, settings]() -> asio::awaitable<void> { co_await clean_disk(settings); });
+  }
+  log().info("cache {}: cleanup scheduled: memory every {:g} s ({}), disk every {:g} s",
+             settings.cache_name, std::chrono::duration<double>(settings.memory_interval).count(),
+             to_string(settings.memory.policy),
+             std::chrono::duration<double>(settings.disk_interval).count());
+}
+
+void cache_manager::stop() {
+  if (own_scheduler_) {
+    own_scheduler_->stop();
+    own_scheduler_.reset();
+    started_ = false;
+  }
+}
+
+memory_cleanup_report cache_manager::clean_memory(const cleanup_settings& settings) {
+  const memory_cleanup_report r = clean_memory_tier(memory_, settings.memory);
+  const auto removed = r.expired + r.aged_out + r.evicted;
+  if (removed == 0) {
+    log().debug("cache {}: memory cleanup: nothing to remove ({} MB used)", settings.cache_name,
+                r.bytes_after / 1000000);
+    return r;
+  }
+  log().info(
+      "cache {}: memory cleanup ({}): {} expired (TTL), {} older than max_age, {} evicted by "
+      "policy; {} -> {} bytes",
+      settings.cache_name, to_string(settings.memory.policy), r.expired, r.aged_out, r.evicted,
+      r.bytes_before, r.bytes_after);
+  return r;
+}
+
+asio::awaitable<std::optional<disk_cleanup_report>> cache_manager::clean_disk(
+    const cleanup_settings& settings) {
+  if (!disk_) co_return std::nullopt;
+  const disk_cleanup_report r = co_await disk_->cleanup();
+  if (r.error) {
+    log().error("cache {}: disk cleanup stopped: {}", settings.cache_name, r.error.message());
+  }
+  if (r.regions_compacted + r.regions_over_budget + r.orphans_removed + r.expired_dropped == 0) {
+    log().debug("cache {}: disk cleanup: nothing to reclaim", settings.cache_name);
+  } else {
+    log().info(
+        "cache {}: disk cleanup: {} sparse region(s) compacted ({} live entries, {} bytes moved; "
+        "{} expired dropped), {} region(s) over budget dropped, {} orphaned file(s) removed",
+        settings.cache_name, r.regions_compacted, r.entries_moved, r.bytes_moved, r.expired_dropped,
+        r.regions_over_budget, r.orphans_removed);
+  }
+  co_return r;
+}
+
+asio::awaitable<cleanup_report> cache_manager::cleanup(const cleanup_settings& settings) {
+  cleanup_report report;
+  report.memory = clean_memory(settings);
+  report.disk = co_await clean_disk(settings);
+  co_return report;
+}
 
 asio::awaitable<std::unique_ptr<cache_manager>> cache_manager::open(executor_type executor,
                                                                     const cache_config& config,

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
@@ -181,6 +182,63 @@ TEST_F(CacheManagerTest, BuildsFromAConfiguration) {
   }());
   EXPECT_FALSE(cache.contains("a"));  // fifo, max_items 3
   EXPECT_TRUE(cache.contains("d"));
+}
+
+}  // namespace
+}  // namespace larder
+
+namespace larder {
+namespace {
+
+// Waits (bounded) until `done` holds; the scheduled passes run on the runtime's threads.
+template <typename F>
+bool eventually(F done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+TEST(CacheManagerCleanup, StartedCleanupPurgesExpiredEntriesUntilStopped) {
+  runtime rt({.threads = 2});
+  memory_tier_options o;
+  o.capacity_bytes = 1 << 20;
+  cache_manager cache(rt.executor(), o);
+  rt.run(cache.put("short", blob::copy_of(std::string_view("v")), {.ttl = 1ms}));
+  rt.run(cache.put("long", blob::copy_of(std::string_view("v"))));
+  cleanup_settings settings;
+  settings.memory_interval = 5ms;
+  cache.start(settings);
+  EXPECT_THROW(cache.start(settings), std::logic_error);
+  // Nobody reads "short": only a cleanup pass can count its expiry.
+  EXPECT_TRUE(eventually([&] { return cache.stats().memory.expirations == 1; }));
+  cache.stop();
+  rt.run(cache.put("after-stop", blob::copy_of(std::string_view("v")), {.ttl = 1ms}));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(cache.stats().memory.expirations, 1u);  // no pass after stop()
+  EXPECT_EQ(cache.stats().memory.entries, 2u);
+}
+
+TEST(CacheManagerCleanup, AManualPassAppliesThePolicy) {
+  runtime rt({.threads = 1});
+  memory_tier_options o;
+  o.capacity_bytes = 1 << 20;
+  o.shards = 1;
+  cache_manager cache(rt.executor(), o);
+  for (int i = 0; i < 10; ++i)
+    rt.run(cache.put("k" + std::to_string(i), blob::copy_of(std::string(1000, 'x'))));
+  cleanup_settings settings;
+  settings.memory.policy = cleanup_policy::size;
+  settings.memory.eviction_threshold = 0.005;  // 5 KB of 1 MiB: past it
+  settings.memory.low_water = 0.004;
+  const cleanup_report r = rt.run(cache.cleanup(settings));
+  EXPECT_FALSE(r.disk);  // memory-only cache
+  EXPECT_GT(r.memory.evicted, 0u);
+  EXPECT_LE(r.memory.bytes_after, 4194u);
+  EXPECT_FALSE(cache.contains("k0"));  // the least recently used went first
+  EXPECT_TRUE(cache.contains("k9"));
 }
 
 }  // namespace

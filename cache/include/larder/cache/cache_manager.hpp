@@ -19,6 +19,11 @@
 // key wait for the first caller's load and share its value, or its exception. A loader is any
 // callable returning asio::awaitable<blob>.
 //
+// Cleanup. start() schedules the cache's cleanup passes (cleanup_settings: TTL expiry and the
+// policy's pass on the memory tier at one interval, compaction and orphan removal on the disk
+// tier at another), each pass logged with what it removed and why; stop() ends them, waiting
+// for a pass in progress. cleanup() runs one pass of both now.
+//
 // Errors. A miss is std::nullopt, not an error. An exception from a loader reaches every caller
 // waiting on that load and nothing is stored. Configuration errors throw from the constructor
 // or open(). A failing disk never throws from get/put: the disk tier degrades to memory only
@@ -36,6 +41,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include <larder/cache/blob.hpp>
+#include <larder/cache/cleanup_settings.hpp>
 #include <larder/cache/codec.hpp>
 #include <larder/cache/disk_tier.hpp>
 #include <larder/cache/memory_tier.hpp>
@@ -45,6 +51,8 @@
 #include <larder/runtime/single_flight.hpp>
 
 namespace larder {
+
+class scheduler;
 
 enum class write_mode { write_through, write_on_evict };
 
@@ -65,6 +73,12 @@ struct cache_stats {
   // Loader calls made by get_or_load, and the callers that shared another caller's load.
   std::uint64_t loads = 0;
   std::uint64_t coalesced_loads = 0;
+};
+
+// What one cleanup pass removed, per tier.
+struct cleanup_report {
+  memory_cleanup_report memory;
+  std::optional<disk_cleanup_report> disk;  // when the cache has a disk tier
 };
 
 class cache_manager {
@@ -123,6 +137,22 @@ class cache_manager {
   template <typename T>
   asio::awaitable<bool> put_as(std::string_view key, const T& value, put_options options = {});
 
+  // Schedules cleanup with `settings` on a scheduler of the cache's own (on its executor);
+  // stop() ends it. REQUIRES: not started.
+  void start(cleanup_settings settings);
+  // Schedules cleanup on `on`, shared with other caches: stopping `on` ends it, and `on` must
+  // be stopped before this cache is destroyed. REQUIRES: not started.
+  void start(scheduler& on, cleanup_settings settings);
+  // Ends cleanup scheduled by start(settings), waiting for a pass in progress. Blocks: call it
+  // from outside the executor's threads. Does nothing when not started or started on a shared
+  // scheduler.
+  void stop();
+
+  // One cleanup pass of each tier now, with `settings`; logged like a scheduled pass.
+  asio::awaitable<cleanup_report> cleanup(const cleanup_settings& settings);
+  memory_cleanup_report clean_memory(const cleanup_settings& settings);
+  asio::awaitable<std::optional<disk_cleanup_report>> clean_disk(const cleanup_settings& settings);
+
   cache_stats stats() const;
   memory_tier& memory() noexcept { return memory_; }
   disk_tier* disk() noexcept { return disk_.get(); }
@@ -151,6 +181,8 @@ class cache_manager {
   single_flight<blob> loads_;
   single_flight<std::optional<blob>> disk_reads_;
   std::atomic<std::uint64_t> load_count_{0};
+  std::unique_ptr<scheduler> own_scheduler_;  // from start(settings)
+  bool started_ = false;
 };
 
 }  // namespace larder
