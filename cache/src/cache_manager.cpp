@@ -81,10 +81,15 @@ void cache_manager::start(scheduler& on, cleanup_settings settings) {
                 {.interval = settings.disk_interval, .jitter = settings.jitter},
                 [this, settings]() -> asio::awaitable<void> { co_await clean_disk(settings); });
   }
-  log().info("cache {}: cleanup scheduled: memory every {:g} s ({}), disk every {:g} s",
-             settings.cache_name, std::chrono::duration<double>(settings.memory_interval).count(),
-             to_string(settings.memory.policy),
-             std::chrono::duration<double>(settings.disk_interval).count());
+  const double memory_seconds = std::chrono::duration<double>(settings.memory_interval).count();
+  if (disk_) {
+    log().info("cache {}: cleanup scheduled: memory every {:g} s ({}), disk every {:g} s",
+               settings.cache_name, memory_seconds, to_string(settings.memory.policy),
+               std::chrono::duration<double>(settings.disk_interval).count());
+  } else {
+    log().info("cache {}: cleanup scheduled: memory every {:g} s ({})", settings.cache_name,
+               memory_seconds, to_string(settings.memory.policy));
+  }
 }
 
 void cache_manager::stop() {
@@ -99,8 +104,8 @@ memory_cleanup_report cache_manager::clean_memory(const cleanup_settings& settin
   const memory_cleanup_report r = clean_memory_tier(memory_, settings.memory);
   const auto removed = r.expired + r.aged_out + r.evicted;
   if (removed == 0) {
-    log().debug("cache {}: memory cleanup: nothing to remove ({} MB used)", settings.cache_name,
-                r.bytes_after / 1000000);
+    log().info("cache {}: memory cleanup: nothing to remove ({} MB used)", settings.cache_name,
+               r.bytes_after / 1000000);
     return r;
   }
   log().info(
@@ -119,7 +124,7 @@ asio::awaitable<std::optional<disk_cleanup_report>> cache_manager::clean_disk(
     log().error("cache {}: disk cleanup stopped: {}", settings.cache_name, r.error.message());
   }
   if (r.regions_compacted + r.regions_over_budget + r.orphans_removed + r.expired_dropped == 0) {
-    log().debug("cache {}: disk cleanup: nothing to reclaim", settings.cache_name);
+    log().info("cache {}: disk cleanup: nothing to reclaim", settings.cache_name);
   } else {
     log().info(
         "cache {}: disk cleanup: {} sparse region(s) compacted ({} live entries, {} bytes moved; "

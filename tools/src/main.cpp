@@ -9,6 +9,7 @@
 #include "config_command.hpp"
 #include "demo_command.hpp"
 #include "exit_codes.hpp"
+#include "serve_command.hpp"
 
 int main(int argc, char** argv) {
   using namespace larder::tools;
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   int exit_status = exit_ok;
   add_demo_command(app, exit_status);
   add_config_command(app, exit_status);
+  add_serve_command(app, exit_status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,9 +1,11 @@
 // disk_tier: the persistent tier of a larder cache, a log of fixed-size regions in a directory.
 //
 // 1. Log structure. Puts are encoded (disk/entry_format.hpp: header, key, xxh3 checksum, zstd
-//    when it pays) into the open region's memory buffer, synchronously. A full region is sealed
-//    and written with one large write through the file_io interface (io_uring in production, a
-//    fault injector in tests); a new region opens. Each region is its own file, named by its
+//    when it pays) into the open region's memory buffer, synchronously. The buffer goes to the
+//    device as it fills, in writes of about 1 MiB of completed blocks, through the file_io
+//    interface (io_uring in production, a fault injector in tests); a full region is sealed,
+//    its last chunk written, and a new region opens. Buffers of written regions are reused for
+//    new ones (huge pages where the kernel allows). Each region is its own file, named by its
 //    sequence number, so a region is reclaimed by deleting one file and no stale bytes can ever
 //    be read back as part of a newer region.
 // 2. Budget. Regions in use x region_size stays within capacity_bytes: before a region opens,
