@@ -827,6 +827,13 @@ asio::awaitable<std::optional<blob>> disk_tier::get(std::string_view key) {
   co_return std::nullopt;
 }
 
+bool disk_tier::contains(std::string_view key) const {
+  const state& s = *state_;
+  const std::uint64_t hash = hash_key(key);
+  std::lock_guard lock(s.mu);
+  return !s.degraded && s.index.find(hash).has_value();
+}
+
 void disk_tier::set_admitting(bool admitting) {
   std::lock_guard lock(state_->mu);
   state_->admitting = admitting;

@@ -291,6 +291,9 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
     ++s.counts.rejections;
     return false;
   }
+  if (const auto admit = admission_.load(std::memory_order_acquire); admit && !(*admit)(key)) {
+    return false;
+  }
   // Allocate before taking the lock.
   auto entry = memory_entry::create(key, hash, std::move(value));
   entry->charge = charge;
@@ -364,6 +367,11 @@ std::size_t memory_tier::evict_until_within(std::size_t first_shard, const memor
     }
   }
   return evicted;
+}
+
+void memory_tier::set_admission_filter(admission_filter filter) {
+  admission_.store(filter ? std::make_shared<const admission_filter>(std::move(filter)) : nullptr,
+                   std::memory_order_release);
 }
 
 std::size_t memory_tier::evict_down_to(std::uint64_t bytes) {

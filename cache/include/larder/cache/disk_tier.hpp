@@ -145,6 +145,11 @@ class disk_tier {
   bool try_put(std::string_view key, std::span<const std::byte> value,
                std::chrono::system_clock::time_point expires_at = {});
 
+  // Whether the index has an entry for key's hash. Cheap (no I/O) and approximate: a rare
+  // 32-bit tag collision answers for another key, and an expired or damaged entry counts until a
+  // get finds it out.
+  bool contains(std::string_view key) const;
+
   // Removes key; a tombstone in the log keeps it removed across a crash. Returns whether the
   // index had it.
   bool erase(std::string_view key);

@@ -126,6 +126,14 @@ class memory_tier {
   // usage is at most `bytes`; returns how many entries went.
   std::size_t evict_down_to(std::uint64_t bytes);
 
+  // Admission: while a filter is set, a put of a key it rejects stores nothing and returns
+  // false (a cache then keeps the value on disk only). DatasetCache sets one to keep a stable
+  // subset of a dataset larger than memory resident, instead of letting random epoch order
+  // thrash the tier. An empty function removes the filter. The filter may be called from any
+  // thread, concurrently.
+  using admission_filter = std::function<bool(std::string_view key)>;
+  void set_admission_filter(admission_filter filter);
+
   // Changes the budget: the high-water mark becomes eviction_threshold x bytes, and entries are
   // evicted down to it at once. Used when the host runs short of memory. REQUIRES: bytes > 0.
   void set_capacity(std::uint64_t bytes);
@@ -158,6 +166,7 @@ class memory_tier {
                                  std::uint64_t bytes);
 
   // Atomic only so that set_capacity may run beside puts.
+  std::atomic<std::shared_ptr<const admission_filter>> admission_;
   std::atomic<std::uint64_t> capacity_;
   std::atomic<std::uint64_t> high_water_;
   double eviction_threshold_;

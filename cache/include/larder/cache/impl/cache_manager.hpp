@@ -24,7 +24,11 @@ asio::awaitable<blob> cache_manager::load_and_store(std::string_view key, Loader
   blob value = co_await loader();
   // A put of this key while the loader ran is newer than what the loader read: keep it.
   options.keep_existing = true;
-  if (memory_.put(key, value, options)) co_await store_on_disk(key, value, options);
+  // Not stored in memory because a newer put got there first: that put went to disk too. Not
+  // stored for any other reason (too large, not admitted): the disk may still keep it.
+  if (memory_.put(key, value, options) || !memory_.contains(key)) {
+    co_await store_on_disk(key, value, options);
+  }
   co_return value;
 }
 
