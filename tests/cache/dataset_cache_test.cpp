@@ -60,8 +60,8 @@ TEST_F(DatasetCacheTest, TheFingerprintCoversTheSourceAndThePreprocessingVersion
   const auto b = callback_dataset("b", 10, {});
   EXPECT_EQ(dataset_cache::fingerprint(a), dataset_cache::fingerprint(a));
   EXPECT_NE(dataset_cache::fingerprint(a), dataset_cache::fingerprint(b));
-  EXPECT_NE(dataset_cache::fingerprint(a, {.version = "resize-224"}),
-            dataset_cache::fingerprint(a, {.version = "resize-256"}));
+  EXPECT_NE(dataset_cache::fingerprint(a, {.version = "resize-224", .apply = {}}),
+            dataset_cache::fingerprint(a, {.version = "resize-256", .apply = {}}));
   EXPECT_EQ(dataset_cache::fingerprint(a).size(), 16u);
   EXPECT_EQ(dataset_cache::sample_key("00ff", 7), "ds/00ff/7");
 }
