@@ -20,6 +20,7 @@
 #include "disk/cache_directory.hpp"
 #include "disk/disk_index.hpp"
 #include "disk/entry_format.hpp"
+#include "disk/eviction_log.hpp"
 #include "key_hash.hpp"
 #include "larder/io/file.hpp"
 #include "larder/runtime/detail/posted_completion.hpp"
@@ -50,7 +51,8 @@ constexpr std::size_t max_regions_being_written = 4;
 constexpr std::size_t write_chunk = 1 << 20;
 
 constexpr std::uint32_t snapshot_magic = 0x5344524c;  // "LRDS"
-constexpr std::uint32_t snapshot_version = 1;
+// 2: each region carries the tags of the keys its tombstones erased (eviction_log.hpp).
+constexpr std::uint32_t snapshot_version = 2;
 
 std::size_t round_up(std::size_t n, std::size_t to) {
   return (n + to - 1) / to * to;
@@ -137,7 +139,8 @@ struct region {
   unsigned pending_writes = 0;
   bool open = false;        // accepting puts
   bool compacting = false;  // its entries are being moved: not a victim for make_room
-  bool needs_sync = false;  // written since the last flush's fdatasync
+  std::vector<std::uint32_t> tombstone_tags;  // keys it erased, for the eviction log
+  bool needs_sync = false;                    // written since the last flush's fdatasync
 };
 
 }  // namespace disk
@@ -146,7 +149,11 @@ using disk::region;
 
 struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
   state(executor_type ex, io::file_io& file_io, disk_tier_options opts, disk::cache_directory dir)
-      : executor(std::move(ex)), io(file_io), options(std::move(opts)), directory(std::move(dir)) {
+      : executor(std::move(ex)),
+        io(file_io),
+        options(std::move(opts)),
+        directory(std::move(dir)),
+        evictions(directory.path() / "evictions.log") {
     compression.enabled = options.compression;
     compression.level = options.compression_level;
     compression.min_saving = options.compression_min_saving;
@@ -160,6 +167,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
   disk::cache_directory directory;
   disk::compression_settings compression;
   std::size_t max_regions = 0;
+  disk::eviction_log evictions;
 
   // mu protects every field below.
   mutable std::mutex mu;
@@ -227,6 +235,28 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     });
   }
 
+  // Evicts a written region: first records, durably, the keys it decided if an older region
+  // might still hold earlier values of them (eviction_log.hpp). Returns false, evicting nothing,
+  // when the record cannot be written (the tier degrades). REQUIRES: mu held.
+  bool evict(region& r) {
+    const bool older_exists =
+        std::any_of(slots.begin(), slots.end(), [&](const auto& o) { return o && o->seq < r.seq; });
+    if (older_exists) {
+      std::vector<std::uint32_t> tags = r.tombstone_tags;
+      index.for_each([&](std::uint32_t tag, disk::entry_location where) {
+        if (where.region_slot == r.slot) tags.push_back(tag);
+      });
+      try {
+        evictions.append(r.seq, tags);
+      } catch (const std::system_error& e) {
+        degrade(e.code(), "writing the eviction log");
+        return false;
+      }
+    }
+    reclaim(r);
+    return true;
+  }
+
   // Drops a written region and its entries. REQUIRES: mu held, r written and not open.
   void reclaim(region& r) {
     index.erase_region(r.slot);
@@ -250,7 +280,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
         if (better) victim = r.get();
       }
       if (victim == nullptr) return false;  // everything is still being written
-      reclaim(*victim);
+      if (!evict(*victim)) return false;
     }
     return true;
   }
@@ -339,7 +369,12 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
           const auto encoded = bytes.subspan(pos, e.encoded_size);
           if (e.tombstone()) {
             // Still needed while an older region may hold the key it erased.
-            if (older_region_exists && !append_encoded(encoded)) return false;
+            if (older_region_exists) {
+              const auto moved = append_encoded(encoded);
+              if (!moved) return false;
+              slots[moved->region_slot]->tombstone_tags.push_back(
+                  disk::disk_index::tag_of(hash_key(e.key)));
+            }
           } else {
             const std::uint64_t hash = hash_key(e.key);
             const disk::entry_location here{r.slot, static_cast<std::uint32_t>(pos),
@@ -500,7 +535,8 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
   // Adds what one region holds to the index, in order; later entries and tombstones override
   // earlier ones. Resynchronises after damage at the next 8-byte boundary, and skips flush
   // padding (zeros) to the next block. REQUIRES: mu held.
-  std::size_t scan_region(region& r, std::span<const std::byte> bytes) {
+  std::size_t scan_region(region& r, std::span<const std::byte> bytes,
+                          const std::unordered_map<std::uint32_t, std::uint64_t>& superseded) {
     std::size_t found = 0;
     std::size_t pos = region_header_size;
     while (pos + disk::entry_header_size <= bytes.size()) {
@@ -508,8 +544,12 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
       switch (disk::decode_entry(bytes.subspan(pos), e)) {
         case disk::decode_status::ok: {
           const std::uint64_t hash = hash_key(e.key);
-          if (e.tombstone()) {
+          const std::uint32_t tag = disk::disk_index::tag_of(hash);
+          if (auto it = superseded.find(tag); it != superseded.end() && it->second > r.seq) {
+            // An evicted newer region decided this key (eviction_log.hpp): not current.
+          } else if (e.tombstone()) {
             index.erase(hash);
+            r.tombstone_tags.push_back(tag);
           } else {
             index.insert(hash, {r.slot, static_cast<std::uint32_t>(pos),
                                 static_cast<std::uint32_t>(e.encoded_size)});
@@ -539,6 +579,9 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
       if (!r) continue;
       store(out, r->seq);
       store<std::uint64_t>(out, r->slot);
+      store<std::uint64_t>(out, r->tombstone_tags.size());
+      for (std::uint32_t tag : r->tombstone_tags)
+        store(out, tag);
     }
     store<std::uint64_t>(out, index.size());
     index.for_each([&](std::uint32_t tag, disk::entry_location where) {
@@ -602,19 +645,32 @@ asio::awaitable<std::unique_ptr<disk_tier>> disk_tier::open(executor_type execut
               version == snapshot_version && load(in_bytes, next_seq) &&
               load(in_bytes, region_count) && region_count == files.size() &&
               region_count <= s->slots.size();
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> regions;
-    for (std::uint64_t i = 0; ok && i < region_count; ++i) {
+    struct listed_region {
       std::uint64_t seq = 0;
       std::uint64_t slot = 0;
-      ok = load(in_bytes, seq) && load(in_bytes, slot) && files.count(seq) == 1 &&
-           slot < s->slots.size();
-      regions.emplace_back(seq, slot);
+      std::vector<std::uint32_t> tombstone_tags;
+    };
+    std::vector<listed_region> regions;
+    for (std::uint64_t i = 0; ok && i < region_count; ++i) {
+      listed_region r;
+      std::uint64_t tombstones = 0;
+      ok = load(in_bytes, r.seq) && load(in_bytes, r.slot) && files.count(r.seq) == 1 &&
+           r.slot < s->slots.size() && load(in_bytes, tombstones) &&
+           tombstones <= in_bytes.size() / 4;
+      for (std::uint64_t t = 0; ok && t < tombstones; ++t) {
+        std::uint32_t tag = 0;
+        ok = load(in_bytes, tag);
+        r.tombstone_tags.push_back(tag);
+      }
+      regions.push_back(std::move(r));
     }
     std::uint64_t entries = 0;
     ok = ok && load(in_bytes, entries) && in_bytes.size() == entries * 12;
     if (ok) {
-      for (auto [seq, slot] : regions)
-        open_existing(seq, static_cast<std::uint16_t>(slot));
+      for (auto& r : regions) {
+        open_existing(r.seq, static_cast<std::uint16_t>(r.slot))->tombstone_tags =
+            std::move(r.tombstone_tags);
+      }
       s->next_seq = std::max(s->next_seq, next_seq);
       s->index.reserve(entries);  // the snapshot lists entries in tag order
       for (std::uint64_t i = 0; i < entries; ++i) {
@@ -636,6 +692,7 @@ asio::awaitable<std::unique_ptr<disk_tier>> disk_tier::open(executor_type execut
 
   if (!loaded) {
     // After a crash: scan every region in sequence order.
+    const auto superseded = s->evictions.load();
     std::uint16_t slot = 0;
     std::size_t entries = 0;
     for (const auto& [seq, path] : files) {
@@ -651,7 +708,7 @@ asio::awaitable<std::unique_ptr<disk_tier>> disk_tier::open(executor_type execut
       }
       std::span<const std::byte> bytes(buffer->data(), read.bytes);
       if (!region_header_matches(bytes, seq)) continue;  // created but never written
-      entries += s->scan_region(*r, bytes);
+      entries += s->scan_region(*r, bytes, superseded);
     }
     s->counts.recovered_by_scan = !files.empty();
     if (!files.empty()) {
@@ -741,6 +798,7 @@ bool disk_tier::erase(std::string_view key) {
     std::span<std::byte> room(r->buffer->data() + r->write_pos, r->buffer->size() - r->write_pos);
     if (auto n = disk::encode_tombstone(room, key)) {
       r->write_pos += static_cast<std::uint32_t>(*n);
+      r->tombstone_tags.push_back(disk::disk_index::tag_of(hash));
       break;
     }
     s.seal_open_region();
@@ -962,6 +1020,15 @@ asio::awaitable<std::error_code> disk_tier::close() {
   std::lock_guard lock(s.mu);
   s.closed = true;
   if (flushed) co_return flushed;
+  std::uint64_t oldest = s.next_seq;
+  for (const auto& r : s.slots)
+    if (r) oldest = std::min(oldest, r->seq);
+  try {
+    s.evictions.prune(oldest);
+  } catch (const std::system_error& e) {
+    log().warn("disk tier {}: could not prune the eviction log: {}", s.options.path.string(),
+               e.what());
+  }
   const auto bytes = s.snapshot_bytes();
   const fs::path tmp = s.directory.path() / "index.snapshot.tmp";
   {

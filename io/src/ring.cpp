@@ -426,6 +426,7 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
     op.prepare(sqe);
     op.state_ = ring_operation::state::submitted;
     submitted_.push_back(&op);
+    stats_.max_in_flight = std::max<std::uint64_t>(stats_.max_in_flight, submitted_.size());
     return true;
   }
 

@@ -216,6 +216,7 @@ TEST(RingCapacity, OperationsBeyondTheRingsCapacityWaitInOrderAndComplete) {
   }
   ASSERT_TRUE(run_until(ctx, [&] { return r.stats().sqes_submitted == 2; }));
   EXPECT_EQ(r.stats().in_flight, 2u);
+  EXPECT_EQ(r.stats().max_in_flight, 2u);  // the queue depth reached
   EXPECT_EQ(r.stats().queued, 1u);
 
   for (int i = 0; i < 3; ++i)

@@ -79,10 +79,12 @@ class disk_index {
   // RAM the table holds per entry it maps (0 when empty).
   double bytes_per_entry() const noexcept;
 
- private:
+  // The 32 bits of a key's hash that the table keeps.
   static std::uint32_t tag_of(std::uint64_t hash) noexcept {
     return static_cast<std::uint32_t>(hash >> 32);
   }
+
+ private:
   std::size_t home(std::uint32_t tag) const noexcept {
     return static_cast<std::size_t>((std::uint64_t{tag} * capacity_) >> 32);
   }

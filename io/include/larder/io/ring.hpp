@@ -95,6 +95,7 @@ struct ring_stats {
   std::uint64_t sqes_submitted = 0;  // SQEs the kernel accepted, cancel requests included
   std::uint64_t completions = 0;     // operations completed, by any path
   std::uint64_t in_flight = 0;       // operations holding an SQE, waiting for their CQE
+  std::uint64_t max_in_flight = 0;   // the most operations in flight at once: the queue depth reached
   std::uint64_t queued = 0;          // operations waiting in the FIFO for capacity
 };
 
