@@ -8,9 +8,9 @@ namespace {
 constexpr std::string_view default_yaml =
     R"(# larder configuration (built-in defaults: the seed document's values).
 # Sizes: a bare number is megabytes; or e.g. 512MB, 4GiB, 1.5G, 30% (of available memory; for
-# cache.disk.size, of the filesystem holding cache.disk.path). Durations: whole seconds, or e.g.
-# 90s, 5m, 1h, 1d. The CACHE_MEMORY_SIZE, CACHE_DISK_SIZE and CACHE_POLICY environment variables
-# override this file.
+# cache.disk.size and cache.resources.min_free_disk, of the filesystem holding cache.disk.path).
+# Durations: whole seconds, or e.g. 90s, 5m, 1h, 1d. The CACHE_MEMORY_SIZE, CACHE_DISK_SIZE and
+# CACHE_POLICY environment variables override this file.
 cache:
   memory:
     size: 1000              # MB
@@ -24,6 +24,10 @@ cache:
     cleanup_interval: 3600  # seconds
     use_mmap: false
   eviction_threshold: 0.9   # evict once usage passes this share of the budget
+  resources:                # floors of the host's resources
+    min_available_memory: 512MiB  # less available: the memory tier shrinks
+    min_free_disk: 1GiB     # less free at disk.path: the disk tier stops admitting
+    check_interval: 10      # seconds between checks
 
 model_cache:
   size: 1024                # MB

@@ -21,14 +21,18 @@ using key_list = std::span<const std::string_view>;
 
 constexpr std::string_view top_level_keys[] = {"cache", "model_cache", "training_cache",
                                                "system_cache", "logging"};
-constexpr std::string_view yaml_cache_keys[] = {"memory", "disk", "policy", "eviction_threshold"};
+constexpr std::string_view yaml_cache_keys[] = {"memory", "disk", "policy", "eviction_threshold",
+                                                "resources"};
 constexpr std::string_view yaml_memory_keys[] = {"size", "type", "compression", "max_items",
                                                  "cleanup_interval"};
 constexpr std::string_view yaml_disk_keys[] = {"size", "path", "cleanup_interval", "use_mmap"};
-constexpr std::string_view toml_cache_keys[] = {"memory_size",        "disk_size", "policy",
-                                                "eviction_threshold", "memory",    "disk"};
+constexpr std::string_view toml_cache_keys[] = {
+    "memory_size", "disk_size", "policy", "eviction_threshold", "memory", "disk", "resources"};
 constexpr std::string_view toml_memory_keys[] = {"max_items", "cleanup_interval", "compression"};
 constexpr std::string_view toml_disk_keys[] = {"path", "use_mmap", "cleanup_interval"};
+// The same in both forms.
+constexpr std::string_view resources_keys[] = {"min_available_memory", "min_free_disk",
+                                               "check_interval"};
 constexpr std::string_view model_cache_keys[] = {"size", "format", "compression", "cleanup_policy"};
 constexpr std::string_view training_cache_keys[] = {"size", "batch_buffer", "prefetch",
                                                     "cleanup_policy"};
@@ -166,8 +170,9 @@ std::filesystem::path read_directory(const setting_node& node, const std::string
 }
 
 // Reads one document into a cache_config. Percentages of memory are resolved as they are read,
-// with the available memory asked at most once; the disk size waits for the end of the document,
-// because a percentage of it refers to the filesystem of disk.path, which may come later.
+// with the available memory asked at most once; the disk size and the free-disk floor wait for the
+// end of the document, because a percentage of them refers to the filesystem of disk.path, which
+// may come later.
 class settings_reader {
  public:
   settings_reader(document_form form, const host_resources& host, cache_config& cfg)
@@ -197,7 +202,7 @@ class settings_reader {
         cfg_.logging.level = read_log_level(n, p);
       });
     });
-    resolve_disk_size();
+    resolve_disk_shares();
   }
 
  private:
@@ -236,6 +241,7 @@ class settings_reader {
     cache.with("eviction_threshold", [&](const auto& n, const auto& p) {
       cfg_.eviction_threshold = read_eviction_threshold(n, p);
     });
+    cache.with("resources", [&](const auto& n, const auto& p) { read_resources(n, p); });
   }
 
   void read_toml_cache(const setting_node& node, const std::string& path) {
@@ -254,6 +260,7 @@ class settings_reader {
     cache.with("disk", [&](const setting_node& n, const std::string& p) {
       read_disk_common(settings_table{n, p, toml_disk_keys});
     });
+    cache.with("resources", [&](const auto& n, const auto& p) { read_resources(n, p); });
   }
 
   // The memory keys both forms share; a key the form does not accept never reaches here.
@@ -276,6 +283,19 @@ class settings_reader {
     });
     disk.with("use_mmap",
               [&](const auto& n, const auto& p) { cfg_.disk.use_mmap = read_boolean(n, p); });
+  }
+
+  void read_resources(const setting_node& node, const std::string& path) {
+    const settings_table resources{node, path, resources_keys};
+    resources.with("min_available_memory", [&](const auto& n, const auto& p) {
+      cfg_.resources.min_available_memory_bytes = memory_share(n, p);
+    });
+    resources.with("min_free_disk", [&](const auto& n, const auto& p) {
+      min_free_disk_ = pending_size{read_size(n, p), n.display(), p};
+    });
+    resources.with("check_interval", [&](const auto& n, const auto& p) {
+      cfg_.resources.check_interval = read_duration(n, p);
+    });
   }
 
   void read_model_cache(const setting_node& node, const std::string& path) {
@@ -347,13 +367,21 @@ class settings_reader {
         "the available memory");
   }
 
-  void resolve_disk_size() {
-    if (!disk_size_) return;
+  // The sizes whose percentage is of the capacity of the filesystem holding disk.path.
+  void resolve_disk_shares() {
     const std::filesystem::path& dir = cfg_.disk.path;
-    cfg_.disk.size_bytes = resolve_size(
-        disk_size_->spec, disk_size_->path, disk_size_->text,
-        [&] { return host_.filesystem_capacity(dir); },
-        "the capacity of the filesystem holding " + dir.string());
+    std::optional<std::uint64_t> capacity;
+    const auto resolve = [&](const pending_size& size) {
+      return resolve_size(
+          size.spec, size.path, size.text,
+          [&] {
+            if (!capacity) capacity = host_.filesystem_capacity(dir);
+            return *capacity;
+          },
+          "the capacity of the filesystem holding " + dir.string());
+    };
+    if (disk_size_) cfg_.disk.size_bytes = resolve(*disk_size_);
+    if (min_free_disk_) cfg_.resources.min_free_disk_bytes = resolve(*min_free_disk_);
   }
 
   document_form form_;
@@ -361,6 +389,7 @@ class settings_reader {
   cache_config& cfg_;
   std::optional<std::uint64_t> available_memory_;
   std::optional<pending_size> disk_size_;
+  std::optional<pending_size> min_free_disk_;
 };
 
 }  // namespace

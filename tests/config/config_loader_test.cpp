@@ -16,7 +16,8 @@ namespace {
 using std::chrono::seconds;
 
 constexpr std::uint64_t mb = 1000 * 1000;
-constexpr std::uint64_t gib = 1024 * 1024 * 1024;
+constexpr std::uint64_t mib = 1024 * 1024;
+constexpr std::uint64_t gib = 1024 * mib;
 
 // Runs `load` and returns the config_error it throws; fails the test if it throws nothing.
 template <typename Load>
@@ -41,6 +42,9 @@ void expect_seed_defaults(const cache_config& cfg) {
   EXPECT_EQ(cfg.disk.cleanup_interval, seconds{3600});
   EXPECT_FALSE(cfg.disk.use_mmap);
   EXPECT_DOUBLE_EQ(cfg.eviction_threshold, 0.9);
+  EXPECT_EQ(cfg.resources.min_available_memory_bytes, 512 * mib);
+  EXPECT_EQ(cfg.resources.min_free_disk_bytes, 1 * gib);
+  EXPECT_EQ(cfg.resources.check_interval, seconds{10});
   EXPECT_EQ(cfg.model_cache.size_bytes, 1024 * mb);
   EXPECT_EQ(cfg.model_cache.format, "safetensors");
   EXPECT_TRUE(cfg.model_cache.compression);
@@ -93,6 +97,10 @@ TEST(default_config, printed_text_is_a_complete_config_document) {
                           "path:",
                           "use_mmap:",
                           "eviction_threshold:",
+                          "resources:",
+                          "min_available_memory:",
+                          "min_free_disk:",
+                          "check_interval:",
                           "model_cache:",
                           "format:",
                           "cleanup_policy:",
@@ -130,6 +138,7 @@ cache:
   memory: {size: 2000, type: "fifo", compression: false, max_items: 5000, cleanup_interval: 60}
   disk: {size: "20GB", path: "/var/cache/larder", cleanup_interval: "2h", use_mmap: true}
   eviction_threshold: 0.75
+  resources: {min_available_memory: 2GiB, min_free_disk: 20GB, check_interval: 30s}
 model_cache: {size: 2GiB, format: "safetensors", compression: false, cleanup_policy: "size"}
 training_cache: {size: 256, batch_buffer: 64, prefetch: 0, cleanup_policy: "lru"}
 system_cache: {size: 128MB, temp_dir: "/tmp/larder", max_age: 1d, cleanup_policy: "fifo"}
@@ -146,6 +155,9 @@ logging: {level: DEBUG}
   EXPECT_EQ(cfg.disk.cleanup_interval, seconds{7200});
   EXPECT_TRUE(cfg.disk.use_mmap);
   EXPECT_DOUBLE_EQ(cfg.eviction_threshold, 0.75);
+  EXPECT_EQ(cfg.resources.min_available_memory_bytes, 2 * gib);
+  EXPECT_EQ(cfg.resources.min_free_disk_bytes, 20'000'000'000u);
+  EXPECT_EQ(cfg.resources.check_interval, seconds{30});
   EXPECT_EQ(cfg.model_cache.size_bytes, 2 * gib);
   EXPECT_FALSE(cfg.model_cache.compression);
   EXPECT_EQ(cfg.model_cache.policy, cleanup_policy::size);
@@ -158,6 +170,13 @@ logging: {level: DEBUG}
   EXPECT_EQ(cfg.system_cache.max_age, seconds{86400});
   EXPECT_EQ(cfg.system_cache.policy, cleanup_policy::fifo);
   EXPECT_EQ(cfg.logging.level, "debug");
+}
+
+TEST(parse_yaml_config, resources_block_alone_changes_only_its_keys) {
+  const cache_config cfg = parse_yaml_config("cache:\n  resources:\n    check_interval: 2m\n");
+  cache_config expected = default_config();
+  expected.resources.check_interval = seconds{120};
+  EXPECT_EQ(cfg, expected);
 }
 
 TEST(parse_yaml_config, keys_left_out_keep_their_defaults) {
@@ -264,6 +283,11 @@ cleanup_interval = "5m"
 [cache.disk]
 cleanup_interval = 7200
 
+[cache.resources]
+min_available_memory = 256
+min_free_disk = "2GiB"
+check_interval = "1m"
+
 [model_cache]
 size = "3GiB"
 format = "safetensors"
@@ -292,6 +316,9 @@ level = "warn"
   EXPECT_FALSE(cfg.memory.compression);
   EXPECT_EQ(cfg.memory.cleanup_interval, seconds{300});
   EXPECT_EQ(cfg.disk.cleanup_interval, seconds{7200});
+  EXPECT_EQ(cfg.resources.min_available_memory_bytes, 256 * mb);
+  EXPECT_EQ(cfg.resources.min_free_disk_bytes, 2 * gib);
+  EXPECT_EQ(cfg.resources.check_interval, seconds{60});
   EXPECT_EQ(cfg.model_cache.size_bytes, 3 * gib);
   EXPECT_FALSE(cfg.model_cache.compression);
   EXPECT_EQ(cfg.model_cache.policy, cleanup_policy::time);
@@ -351,6 +378,48 @@ system_cache: {size: 1%}
   EXPECT_EQ(cfg.training_cache.size_bytes, 1 * gib);
   EXPECT_EQ(cfg.system_cache.size_bytes, 8 * gib / 100);
   EXPECT_EQ(memory_queries_, 1) << "available memory is read once per document";
+}
+
+TEST_F(percentage_sizes, memory_floor_is_a_share_of_available_memory_read_once_per_document) {
+  const cache_config cfg = parse_yaml_config(
+      "cache: {memory: {size: 50%}, resources: {min_available_memory: 5%}}", "<yaml>", host_);
+  EXPECT_EQ(cfg.memory.size_bytes, 4 * gib);
+  EXPECT_EQ(cfg.resources.min_available_memory_bytes, 8 * gib * 5 / 100);
+  EXPECT_EQ(memory_queries_, 1);
+}
+
+TEST_F(percentage_sizes, disk_floor_is_a_share_of_the_filesystem_at_the_final_disk_path) {
+  const cache_config cfg = parse_toml_config(
+      "[cache.resources]\nmin_free_disk = \"2.5%\"\n[cache.disk]\npath = \"/data/larder\"\n",
+      "<toml>", host_);
+  EXPECT_EQ(cfg.resources.min_free_disk_bytes, 25'000'000'000u);
+  EXPECT_EQ(capacity_asked_for_, "/data/larder");
+  EXPECT_EQ(memory_queries_, 0);
+}
+
+TEST_F(percentage_sizes, disk_size_and_floor_share_one_capacity_reading) {
+  int capacity_queries = 0;
+  host_.filesystem_capacity = [&](const std::filesystem::path&) -> std::uint64_t {
+    ++capacity_queries;
+    return 1'000'000'000'000;
+  };
+  const cache_config cfg = parse_yaml_config(
+      "cache: {disk: {size: 10%}, resources: {min_free_disk: 1%}}", "<yaml>", host_);
+  EXPECT_EQ(cfg.disk.size_bytes, 100'000'000'000u);
+  EXPECT_EQ(cfg.resources.min_free_disk_bytes, 10'000'000'000u);
+  EXPECT_EQ(capacity_queries, 1);
+}
+
+TEST_F(percentage_sizes, unreadable_capacity_is_reported_against_the_disk_floor) {
+  host_.filesystem_capacity = [](const std::filesystem::path&) -> std::uint64_t {
+    throw std::runtime_error("no statfs here");
+  };
+  const config_error e = error_from(
+      [&] { parse_yaml_config("cache: {resources: {min_free_disk: 5%}}", "<yaml>", host_); });
+  EXPECT_EQ(e.key_path(), "cache.resources.min_free_disk");
+  EXPECT_EQ(e.value(), "5%");
+  EXPECT_NE(std::string{e.what()}.find("cannot be resolved: no statfs here"), std::string::npos)
+      << e.what();
 }
 
 TEST_F(percentage_sizes, cgroup_limit_of_the_fake_tree_is_what_a_percentage_refers_to) {
@@ -489,6 +558,26 @@ INSTANTIATE_TEST_SUITE_P(
                        "cache.eviction_threshold", "high", not_a_threshold},
         bad_value_case{"threshold_nan", false, "cache: {eviction_threshold: nan}",
                        "cache.eviction_threshold", "nan", not_a_threshold},
+        bad_value_case{"memory_floor_word", false,
+                       "cache: {resources: {min_available_memory: plenty}}",
+                       "cache.resources.min_available_memory", "plenty", not_a_size},
+        bad_value_case{"memory_floor_zero", false, "cache: {resources: {min_available_memory: 0}}",
+                       "cache.resources.min_available_memory", "0", not_a_size},
+        bad_value_case{"memory_floor_over_100_percent", false,
+                       "cache: {resources: {min_available_memory: 101%}}",
+                       "cache.resources.min_available_memory", "101%", not_a_size},
+        bad_value_case{"disk_floor_negative", false, "cache: {resources: {min_free_disk: -1GB}}",
+                       "cache.resources.min_free_disk", "-1GB", not_a_size},
+        bad_value_case{"disk_floor_list", false, "cache: {resources: {min_free_disk: [1GB]}}",
+                       "cache.resources.min_free_disk", "[1GB]", not_a_size},
+        bad_value_case{"check_interval_zero", false, "cache: {resources: {check_interval: 0}}",
+                       "cache.resources.check_interval", "0", not_a_duration},
+        bad_value_case{"check_interval_ms", false, "cache: {resources: {check_interval: 500ms}}",
+                       "cache.resources.check_interval", "500ms", not_a_duration},
+        bad_value_case{"resources_not_a_table", false, "cache: {resources: low}", "cache.resources",
+                       "low",
+                       "is not a table; use a table with keys min_available_memory, "
+                       "min_free_disk, check_interval"},
         bad_value_case{"model_size", false, "model_cache: {size: big}", "model_cache.size", "big",
                        not_a_size},
         bad_value_case{"model_format", false, "model_cache: {format: pt}", "model_cache.format",
@@ -528,7 +617,7 @@ INSTANTIATE_TEST_SUITE_P(
                        "off"},
         bad_value_case{"cache_not_a_table", false, "cache: 5", "cache", "5",
                        "is not a table; use a table with keys memory, disk, policy, "
-                       "eviction_threshold"},
+                       "eviction_threshold, resources"},
         bad_value_case{"memory_not_a_table", false, "cache: {memory: big}", "cache.memory", "big",
                        "is not a table; use a table with keys size, type, compression, "
                        "max_items, cleanup_interval"},
@@ -569,6 +658,13 @@ INSTANTIATE_TEST_SUITE_P(
                        "training_cache.prefetch", "x", "is not a whole number"},
         bad_value_case{"level_number", true, "[logging]\nlevel = 3", "logging.level", "3",
                        "is not a log level"},
+        bad_value_case{"memory_floor_boolean", true,
+                       "[cache.resources]\nmin_available_memory = false",
+                       "cache.resources.min_available_memory", "false", not_a_size},
+        bad_value_case{"disk_floor_unit", true, "[cache.resources]\nmin_free_disk = \"1 lot\"",
+                       "cache.resources.min_free_disk", "1 lot", not_a_size},
+        bad_value_case{"check_interval_float", true, "[cache.resources]\ncheck_interval = 10.0",
+                       "cache.resources.check_interval", "10.0", not_a_duration},
         bad_value_case{"cache_memory_not_a_table", true, "[cache]\nmemory = 5", "cache.memory", "5",
                        "is not a table; use a table with keys max_items, cleanup_interval, "
                        "compression"}),
@@ -609,9 +705,13 @@ INSTANTIATE_TEST_SUITE_P(
         unknown_key_case{"yaml_top", false, "cahce: {}", "cahce",
                          "cache, model_cache, training_cache, system_cache, logging"},
         unknown_key_case{"yaml_cache", false, "cache: {memroy: {size: 1}}", "cache.memroy",
-                         "memory, disk, policy, eviction_threshold"},
+                         "memory, disk, policy, eviction_threshold, resources"},
         unknown_key_case{"yaml_cache_toml_key", false, "cache: {memory_size: 4GB}",
-                         "cache.memory_size", "memory, disk, policy, eviction_threshold"},
+                         "cache.memory_size",
+                         "memory, disk, policy, eviction_threshold, resources"},
+        unknown_key_case{"yaml_resources", false, "cache: {resources: {min_memory: 1GB}}",
+                         "cache.resources.min_memory",
+                         "min_available_memory, min_free_disk, check_interval"},
         unknown_key_case{"yaml_memory", false, "cache: {memory: {sise: 1}}", "cache.memory.sise",
                          "size, type, compression, max_items, cleanup_interval"},
         unknown_key_case{"yaml_disk", false, "cache: {disk: {pth: x}}", "cache.disk.pth",
@@ -627,7 +727,11 @@ INSTANTIATE_TEST_SUITE_P(
         unknown_key_case{"toml_top", true, "[caches]\npolicy = \"lru\"", "caches",
                          "cache, model_cache, training_cache, system_cache, logging"},
         unknown_key_case{"toml_cache", true, "[cache]\nmemroy_size = \"1GB\"", "cache.memroy_size",
-                         "memory_size, disk_size, policy, eviction_threshold, memory, disk"},
+                         "memory_size, disk_size, policy, eviction_threshold, memory, disk, "
+                         "resources"},
+        unknown_key_case{"toml_resources", true, "[cache.resources]\ninterval = 10",
+                         "cache.resources.interval",
+                         "min_available_memory, min_free_disk, check_interval"},
         unknown_key_case{"toml_memory", true, "[cache.memory]\nsize = 1", "cache.memory.size",
                          "max_items, cleanup_interval, compression"},
         unknown_key_case{"toml_disk", true, "[cache.disk]\nsize = 1", "cache.disk.size",
@@ -641,7 +745,8 @@ TEST(unknown_key, message_matches_the_design_example) {
   const config_error e = error_from([] { parse_yaml_config("cache:\n  memroy:\n    size: 1\n"); });
   EXPECT_STREQ(
       e.what(),
-      "cache.memroy: unknown key; accepted keys: memory, disk, policy, eviction_threshold");
+      "cache.memroy: unknown key; accepted keys: memory, disk, policy, eviction_threshold, "
+      "resources");
 }
 
 class load_config_file_test : public ::testing::Test {

@@ -108,6 +108,18 @@ TEST(LarderCommand, ConfigShowsResolvedSettingsWithEnvironmentOverrides) {
   std::filesystem::remove(file);
 }
 
+TEST(LarderCommand, ConfigShowsTheResourceFloors) {
+  const auto file = write_file(
+      "floors.yaml", "cache:\n  resources: {min_free_disk: 2GB, check_interval: 1m}\n");
+  auto r = run("config --config " + file.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(
+      r.output,
+      "cache.resources: min_available_memory 536.9 MB, min_free_disk 2000.0 MB, check every 60 s"))
+      << r.output;
+  std::filesystem::remove(file);
+}
+
 TEST(LarderCommand, ConfigPrintsTheDefaultTemplate) {
   auto r = run("config --print-default");
   EXPECT_EQ(r.exit_code, 0);

@@ -29,6 +29,7 @@ void print_settings(const cache_config& c, const std::string& origin) {
       "cache.memory:   size {}, policy {}, compression {}, max_items {}, cleanup every {} s\n"
       "cache.disk:     size {}, path {}, cleanup every {} s, use_mmap {}\n"
       "cache:          eviction_threshold {}\n"
+      "cache.resources: min_available_memory {}, min_free_disk {}, check every {} s\n"
       "model_cache:    size {}, format {}, compression {}, cleanup_policy {}\n"
       "training_cache: size {}, batch_buffer {}, prefetch {}, cleanup_policy {}\n"
       "system_cache:   size {}, temp_dir {}, max_age {} s, cleanup_policy {}\n"
@@ -37,9 +38,11 @@ void print_settings(const cache_config& c, const std::string& origin) {
       c.memory.max_items == 0 ? std::string("unlimited") : std::to_string(c.memory.max_items),
       c.memory.cleanup_interval.count(), megabytes(c.disk.size_bytes), c.disk.path.string(),
       c.disk.cleanup_interval.count(), c.disk.use_mmap, c.eviction_threshold,
-      megabytes(c.model_cache.size_bytes), c.model_cache.format, c.model_cache.compression,
-      to_string(c.model_cache.policy), megabytes(c.training_cache.size_bytes),
-      c.training_cache.batch_buffer, c.training_cache.prefetch, to_string(c.training_cache.policy),
+      megabytes(c.resources.min_available_memory_bytes), megabytes(c.resources.min_free_disk_bytes),
+      c.resources.check_interval.count(), megabytes(c.model_cache.size_bytes), c.model_cache.format,
+      c.model_cache.compression, to_string(c.model_cache.policy),
+      megabytes(c.training_cache.size_bytes), c.training_cache.batch_buffer,
+      c.training_cache.prefetch, to_string(c.training_cache.policy),
       megabytes(c.system_cache.size_bytes), c.system_cache.temp_dir.string(),
       c.system_cache.max_age.count(), to_string(c.system_cache.policy), c.logging.level);
 }

@@ -52,6 +52,26 @@ struct disk_config {
   bool operator==(const disk_config&) const = default;
 };
 
+// The floors of the host's resources (issue 4, `cache.resources`): with less available memory
+// than min_available_memory the memory tier is to shrink; with less free space than min_free_disk
+// on the filesystem of disk.path the disk tier is to stop admitting. resource_manager compares;
+// the figures are to be read every check_interval.
+//
+// The defaults are absolute, not percentages: the built-in defaults are parsed once per process
+// and must not depend on the machine, and a share of the disk would be of the default disk.path's
+// filesystem even after a file moves the path. 512 MiB of memory: well above kubelet's default
+// eviction line (memory.available < 100Mi), so the cache gives memory back before the node evicts
+// pods, with margin for what the training loop allocates in one check_interval. 1 GiB of disk:
+// 32 of the disk tier's 32 MiB regions, so the regions in flight when the floor is crossed still
+// fit, with room left for the job's own files. Both are judgements, not measurements.
+struct resources_config {
+  std::uint64_t min_available_memory_bytes = 512ull * 1024 * 1024;
+  std::uint64_t min_free_disk_bytes = 1024ull * 1024 * 1024;
+  std::chrono::seconds check_interval{10};
+
+  bool operator==(const resources_config&) const = default;
+};
+
 struct model_cache_profile {
   std::uint64_t size_bytes = 1024ull * 1000 * 1000;
   std::string format = "safetensors";
@@ -92,6 +112,7 @@ struct cache_config {
   // Once usage crosses eviction_threshold x budget, a tier evicts until it is below that mark.
   // In (0, 1].
   double eviction_threshold = 0.9;
+  resources_config resources;
   model_cache_profile model_cache;
   training_cache_profile training_cache;
   system_cache_profile system_cache;

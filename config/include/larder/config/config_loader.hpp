@@ -11,11 +11,13 @@
 //   TOML  [cache] memory_size, disk_size, policy, eviction_threshold;
 //         [cache.memory] max_items, cleanup_interval, compression;
 //         [cache.disk] path, use_mmap, cleanup_interval;
-// and in both, model_cache.{size, format, compression, cleanup_policy},
+// and in both, cache.resources.{min_available_memory, min_free_disk, check_interval},
+// model_cache.{size, format, compression, cleanup_policy},
 // training_cache.{size, batch_buffer, prefetch, cleanup_policy},
 // system_cache.{size, temp_dir, max_age, cleanup_policy} and logging.level.
 // Sizes and durations follow size_parser.hpp and duration_parser.hpp; percentages are resolved
-// through host_resources while parsing, so the result holds bytes only.
+// through host_resources while parsing, so the result holds bytes only: of the available memory,
+// or for the disk size and min_free_disk of the capacity of the filesystem at disk.path.
 //
 // The parse functions read no files besides, when a percentage asks, the memory and filesystem
 // figures. validate_config is where the configuration meets the filesystem.
