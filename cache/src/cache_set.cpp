@@ -52,7 +52,8 @@ cleanup_settings settings_for(const cache_config& base, const std::string& name,
 
 asio::awaitable<std::unique_ptr<cache_set>> cache_set::open(asio::any_io_executor executor,
                                                             const cache_config& config,
-                                                            io::file_io* file_io) {
+                                                            io::file_io* file_io,
+                                                            host_resources host) {
   std::unique_ptr<cache_set> set(new cache_set());
   set->executor_ = executor;
   set->temp_dir_ = config.system_cache.temp_dir;
@@ -92,6 +93,10 @@ asio::awaitable<std::unique_ptr<cache_set>> cache_set::open(asio::any_io_executo
        settings_for(config, "system_cache", config.system_cache.policy,
                     config.system_cache.max_age)},
   };
+  for (const auto& m : set->members_)
+    set->configured_capacity_.push_back(m.cache->memory().capacity_bytes());
+  set->resources_.emplace(config, std::move(host));
+  set->resources_interval_ = config.resources.check_interval;
   set->scheduler_ = std::make_unique<scheduler>(executor);
   co_return set;
 }
@@ -108,6 +113,81 @@ void cache_set::start() {
                          clean_temp_dir();
                          co_return;
                        });
+  scheduler_->schedule("resource floors", {.interval = resources_interval_, .jitter = 0.1},
+                       [this]() -> asio::awaitable<void> {
+                         check_resources();
+                         co_return;
+                       });
+}
+
+std::optional<resource_sample> cache_set::check_resources() {
+  resource_sample s;
+  try {
+    s = resources_->sample();
+  } catch (const std::exception& e) {
+    log().warn("resources: cannot read available memory or free disk: {}", e.what());
+    return std::nullopt;
+  }
+  const auto& floors = resources_->floors();
+  const auto mb = [](std::uint64_t bytes) { return bytes / 1000000; };
+
+  std::uint64_t current = 0;
+  std::uint64_t configured = 0;
+  for (std::size_t i = 0; i < members_.size(); ++i) {
+    current += members_[i].cache->memory().capacity_bytes();
+    configured += configured_capacity_[i];
+  }
+  if (s.memory_low) {
+    const std::uint64_t shortfall = floors.min_available_memory_bytes - s.available_memory_bytes;
+    for (std::size_t i = 0; i < members_.size(); ++i) {
+      memory_tier& tier = members_[i].cache->memory();
+      const std::uint64_t now = tier.capacity_bytes();
+      const auto share =
+          static_cast<std::uint64_t>(static_cast<double>(shortfall) * static_cast<double>(now) /
+                                     static_cast<double>(std::max<std::uint64_t>(current, 1)));
+      const std::uint64_t target =
+          std::max(configured_capacity_[i] / 10, now > share ? now - share : 0);
+      if (target < now) {
+        log().warn(
+            "resources: available memory {} MB is below the floor of {} MB: shrinking the {} "
+            "memory tier from {} MB to {} MB",
+            mb(s.available_memory_bytes), mb(floors.min_available_memory_bytes), members_[i].name,
+            mb(now), mb(target));
+        tier.set_capacity(target);
+      }
+    }
+  } else if (current < configured && s.available_memory_bytes >= floors.min_available_memory_bytes +
+                                                                     (configured - current)) {
+    for (std::size_t i = 0; i < members_.size(); ++i) {
+      memory_tier& tier = members_[i].cache->memory();
+      if (tier.capacity_bytes() == configured_capacity_[i]) continue;
+      log().info(
+          "resources: available memory {} MB is above the floor of {} MB again: the {} "
+          "memory tier grows back from {} MB to {} MB",
+          mb(s.available_memory_bytes), mb(floors.min_available_memory_bytes), members_[i].name,
+          mb(tier.capacity_bytes()), mb(configured_capacity_[i]));
+      tier.set_capacity(configured_capacity_[i]);
+    }
+  }
+
+  if (s.disk_low != disk_stopped_) {
+    disk_stopped_ = s.disk_low;
+    for (const auto& m : members_) {
+      if (disk_tier* disk = m.cache->disk()) disk->set_admitting(!s.disk_low);
+    }
+    if (s.disk_low) {
+      log().warn(
+          "resources: free disk {} MB at {} is below the floor of {} MB: the disk tiers "
+          "stop admitting new entries (reads go on)",
+          mb(s.free_disk_bytes), resources_->disk_path().string(), mb(floors.min_free_disk_bytes));
+    } else {
+      log().info(
+          "resources: free disk {} MB at {} is above the floor of {} MB again: the disk "
+          "tiers admit new entries",
+          mb(s.free_disk_bytes), resources_->disk_path().string(), mb(floors.min_free_disk_bytes));
+    }
+  }
+  return s;
 }
 
 void cache_set::stop() {

@@ -1,7 +1,9 @@
 #include "larder/cache/cache_set.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <span>
 #include <string>
 #include <thread>
 
@@ -106,6 +108,48 @@ TEST_F(CacheSetTest, StartedCleanupRunsEveryCachesPassesOnOneSchedulerUntilStopp
   EXPECT_FALSE(fs::exists(stale));
   set->stop();
   EXPECT_TRUE(set->system().contains("old"));  // an hour's max_age has not passed
+  rt_.run(set->close());
+}
+
+// Below the memory floor the memory tiers give back the shortfall, in proportion to their sizes;
+// they grow back once memory returns. Below the disk floor the disk tiers stop admitting.
+TEST_F(CacheSetTest, ResourceFloorsShrinkMemoryAndStopDiskAdmission) {
+  std::atomic<std::uint64_t> available{8ull << 30};
+  std::atomic<std::uint64_t> free_disk{100ull << 30};
+  host_resources host;
+  host.available_memory = [&] { return available.load(); };
+  host.free_disk = [&](const fs::path&) { return free_disk.load(); };
+  config_.resources.min_available_memory_bytes = 100 << 20;
+  config_.resources.min_free_disk_bytes = 1ull << 30;
+  auto set = rt_.run(cache_set::open(rt_.executor(), config_, nullptr, host));
+  ASSERT_TRUE(set->check_resources());
+  EXPECT_EQ(set->model().memory().capacity_bytes(), 4u << 20);  // nothing low: nothing changes
+
+  available = (100 << 20) - (700 << 10);  // 700 KiB short; the tiers total 7 MiB
+  auto s = set->check_resources();
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->memory_low);
+  EXPECT_EQ(set->model().memory().capacity_bytes(), (4u << 20) - (400u << 10));
+  EXPECT_EQ(set->training().memory().capacity_bytes(), (2u << 20) - (200u << 10));
+  EXPECT_EQ(set->system().memory().capacity_bytes(), (1u << 20) - (100u << 10));
+
+  available = 0;  // far below: each tier stops at a tenth of its configured size
+  set->check_resources();
+  EXPECT_EQ(set->model().memory().capacity_bytes(), (4u << 20) / 10);
+
+  available = (100 << 20) + (16 << 20);  // back above the floor by more than was given up
+  set->check_resources();
+  EXPECT_EQ(set->model().memory().capacity_bytes(), 4u << 20);
+  EXPECT_EQ(set->system().memory().capacity_bytes(), 1u << 20);
+
+  free_disk = 512 << 20;
+  set->check_resources();
+  EXPECT_FALSE(set->training().disk()->stats().admitting);
+  EXPECT_FALSE(rt_.run(set->training().disk()->put("k", std::as_bytes(std::span("v", 1)))));
+  free_disk = 2ull << 30;
+  set->check_resources();
+  EXPECT_TRUE(set->training().disk()->stats().admitting);
+  EXPECT_TRUE(rt_.run(set->training().disk()->put("k", std::as_bytes(std::span("v", 1)))));
   rt_.run(set->close());
 }
 

@@ -17,6 +17,12 @@
 // 3. Cleanup. start() schedules every cache's passes on the shared scheduler at
 //    memory.cleanup_interval (memory) and disk.cleanup_interval (disks and temp_dir); stop()
 //    ends them all, waiting for passes in progress.
+// 4. Resources. Every cache.resources.check_interval, check_resources() compares available
+//    memory and free disk with their floors (resource_manager). Below the memory floor, the
+//    memory tiers shrink by the shortfall, in proportion to their sizes and to no less than a
+//    tenth of their configured size; once memory is back above the floor by what they gave up,
+//    they grow back. Below the disk floor, the disk tiers stop admitting; above it they resume.
+//    Each change is logged with its reason.
 //
 // Thread safety: the caches are thread-safe (cache_manager); start(), stop() and close() are
 // called by one owner, in that order.
@@ -29,6 +35,8 @@
 
 #include <larder/cache/cache_manager.hpp>
 #include <larder/config/cache_config.hpp>
+#include <larder/config/host_resources.hpp>
+#include <larder/config/resource_manager.hpp>
 
 namespace larder {
 
@@ -40,7 +48,8 @@ class cache_set {
   // unknown format). `file_io`: the disks' I/O (null: each cache owns an io_uring ring).
   static asio::awaitable<std::unique_ptr<cache_set>> open(asio::any_io_executor executor,
                                                           const cache_config& config,
-                                                          io::file_io* file_io = nullptr);
+                                                          io::file_io* file_io = nullptr,
+                                                          host_resources host = {});
   ~cache_set();
 
   cache_manager& model() noexcept { return *model_; }
@@ -69,6 +78,9 @@ class cache_set {
   // One temp_dir pass now; returns files removed. Logged.
   std::uint64_t clean_temp_dir();
 
+  // Design note 4, once now. Returns the sample it acted on (nullopt if reading failed).
+  std::optional<resource_sample> check_resources();
+
  private:
   cache_set() = default;
 
@@ -80,6 +92,10 @@ class cache_set {
   std::unique_ptr<cache_manager> training_;
   std::unique_ptr<cache_manager> system_;
   std::vector<member> members_;
+  std::vector<std::uint64_t> configured_capacity_;  // by member
+  std::optional<resource_manager> resources_;
+  std::chrono::nanoseconds resources_interval_{0};
+  bool disk_stopped_ = false;
   // Declared last: destroyed (stopped) first, while the caches its tasks use still exist.
   std::unique_ptr<scheduler> scheduler_;
 };
