@@ -339,6 +339,8 @@ auto prefetch_state<Key, Value>::take_head(after_unlock& later) -> batch {
   out.values.reserve(arrived.size());
   for (std::optional<Value>& value : arrived)
     out.values.push_back(std::move(*value));
+  // The moved-from values are destroyed after the unlock, like every other user type.
+  later.dropped_batches.push_back(std::move(arrived));
   values_.pop_front();
   window_.deliver_head();
   start_more(later);
