@@ -11,6 +11,7 @@
 
 #include "key_hash.hpp"
 #include "larder/runtime/when_all.hpp"
+#include "larder/scheduler/prefetcher.hpp"
 
 namespace larder {
 namespace {
@@ -18,6 +19,86 @@ namespace {
 std::string info_key(std::string_view fingerprint) {
   return fmt::format("ds/{}/info", fingerprint);
 }
+
+// Batches read ahead by the scheduler's prefetcher: its window's reads run at once.
+class prefetched_stream final : public dataset_stream {
+ public:
+  prefetched_stream(asio::any_io_executor executor, std::vector<std::size_t> order,
+                    const stream_options& options,
+                    std::function<asio::awaitable<blob>(const std::size_t&)> read)
+      : prefetcher_(std::move(executor), std::move(order),
+                    {.batch_size = options.batch_size,
+                     .batches_ahead = options.prefetch,
+                     .max_bytes_in_flight = options.max_bytes_ahead,
+                     .item_bytes_hint = 0},
+                    std::move(read), [](const blob& b) { return std::uint64_t{b.size()}; }) {}
+
+  asio::awaitable<std::optional<dataset_batch>> next() override {
+    std::optional<prefetcher<std::size_t, blob>::batch> b;
+    try {
+      b = co_await prefetcher_.next();
+    } catch (const prefetch_error& e) {
+      // The source's own error (a dataset_error naming the sample) is what the caller expects.
+      if (e.cause()) std::rethrow_exception(e.cause());
+      throw;
+    }
+    if (!b) co_return std::nullopt;
+    co_return dataset_batch{b->index, std::move(b->keys), std::move(b->values)};
+  }
+
+  asio::awaitable<void> cancel() override { co_await prefetcher_.async_stop(); }
+
+  stream_stats stats() const override {
+    const prefetch_stats s = prefetcher_.stats();
+    return {.max_reads_in_flight = s.max_fetches_running, .stall = s.consumer_wait_time};
+  }
+
+ private:
+  prefetcher<std::size_t, blob> prefetcher_;
+};
+
+// No read-ahead: each batch is read, all its samples at once, when next() asks for it.
+class synchronous_stream final : public dataset_stream {
+ public:
+  synchronous_stream(std::vector<std::size_t> order, std::size_t batch_size,
+                     std::function<asio::awaitable<blob>(const std::size_t&)> read)
+      : order_(std::move(order)), batch_size_(batch_size), read_(std::move(read)) {}
+
+  asio::awaitable<std::optional<dataset_batch>> next() override {
+    const std::size_t first = number_ * batch_size_;
+    if (first >= order_.size()) co_return std::nullopt;
+    const auto start = std::chrono::steady_clock::now();
+    dataset_batch batch;
+    batch.number = number_++;
+    batch.indices.assign(
+        order_.begin() + static_cast<std::ptrdiff_t>(first),
+        order_.begin() + static_cast<std::ptrdiff_t>(std::min(order_.size(), first + batch_size_)));
+    std::vector<asio::awaitable<blob>> reads;
+    for (std::size_t i : batch.indices)
+      reads.push_back(read_(i));
+    max_in_flight_ = std::max(max_in_flight_, reads.size());
+    batch.samples = co_await when_all(std::move(reads));
+    stall_ += std::chrono::steady_clock::now() - start;
+    co_return batch;
+  }
+
+  asio::awaitable<void> cancel() override {
+    number_ = (order_.size() + batch_size_ - 1) / batch_size_;
+    co_return;
+  }
+
+  stream_stats stats() const override {
+    return {.max_reads_in_flight = max_in_flight_, .stall = stall_};
+  }
+
+ private:
+  std::vector<std::size_t> order_;
+  std::size_t batch_size_;
+  std::function<asio::awaitable<blob>(const std::size_t&)> read_;
+  std::size_t number_ = 0;
+  std::size_t max_in_flight_ = 0;
+  std::chrono::nanoseconds stall_{0};
+};
 
 }  // namespace
 
@@ -119,6 +200,25 @@ asio::awaitable<std::optional<dataset_handle>> dataset_cache::get_dataset(
     }
   }
   co_return h;
+}
+
+std::unique_ptr<dataset_stream> dataset_cache::stream_dataset(const dataset_source& source,
+                                                              const preprocess_step& step,
+                                                              stream_options options) {
+  if (options.batch_size == 0)
+    throw std::invalid_argument("stream_dataset: batch_size must be > 0");
+  auto order = epoch_order(source.size, options.shuffle, options.seed, options.epoch);
+  // Copies of the source and the step live in the read function, which outlives every read:
+  // a caller may pass temporaries.
+  auto read = [this, source, step, fp = fingerprint(source, step)](const std::size_t& i) {
+    return sample(source, step, fp, i);
+  };
+  if (options.prefetch == 0) {
+    return std::make_unique<synchronous_stream>(std::move(order), options.batch_size,
+                                                std::move(read));
+  }
+  return std::make_unique<prefetched_stream>(cache_.get_executor(), std::move(order), options,
+                                             std::move(read));
 }
 
 void dataset_cache::keep_resident_subset(const std::string& fingerprint, double fraction) {

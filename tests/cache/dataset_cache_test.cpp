@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -182,6 +184,74 @@ TEST_F(DatasetCacheTest, CacheDatasetStoresEverySampleAndGetDatasetReportsWhatIs
   EXPECT_EQ(rt_.run(datasets.sample(source, {}, 5)).view(), sample_text(5));
   EXPECT_EQ(rt_.run(datasets.sample(source, {}, 6)).view(), sample_text(6));
   EXPECT_EQ(reads_, 201);  // only the missing sample came from the source
+}
+
+// Streams: the epoch's order, in batches, read ahead concurrently, through both tiers.
+TEST_F(DatasetCacheTest, AStreamYieldsTheEpochOrderInBatchesWithReadsInFlightTogether) {
+  auto cache = open(config(256 << 10));  // far smaller than the dataset: both tiers at work
+  dataset_cache datasets(*cache);
+  const auto source = counted(300, 4096);
+  for (std::uint64_t epoch : {1u, 2u}) {
+    for (std::size_t prefetch : {0u, 1u, 4u}) {
+      const auto order = dataset_cache::epoch_order(300, true, 11, epoch);
+      auto stream = datasets.stream_dataset(
+          source, {},
+          {.batch_size = 32, .prefetch = prefetch, .shuffle = true, .seed = 11, .epoch = epoch});
+      std::vector<std::size_t> seen;
+      std::size_t batches = 0;
+      while (auto batch = rt_.run(stream->next())) {
+        EXPECT_EQ(batch->number, batches++);
+        EXPECT_EQ(batch->samples.size(), batch->indices.size());
+        EXPECT_EQ(batch->samples.size(), batches == 10 ? 12u : 32u);  // 300 = 9 x 32 + 12
+        for (std::size_t i = 0; i < batch->samples.size(); ++i) {
+          ASSERT_EQ(batch->samples[i].view(), sample_text(batch->indices[i], 4096));
+          seen.push_back(batch->indices[i]);
+        }
+      }
+      EXPECT_EQ(seen, order) << "epoch " << epoch << " prefetch " << prefetch;
+      // Prefetch 1 reads the next batch while the consumer works: one batch in flight at most.
+      // More reads several batches at once.
+      if (prefetch <= 1) {
+        EXPECT_LE(stream->stats().max_reads_in_flight, 32u) << prefetch;
+      } else {
+        EXPECT_GT(stream->stats().max_reads_in_flight, 32u) << prefetch;
+      }
+    }
+  }
+  EXPECT_EQ(reads_, 300);  // the source was read once; everything else came from the tiers
+  EXPECT_GT(cache->stats().disk->hits, 0u);
+}
+
+TEST_F(DatasetCacheTest, AStreamSurfacesASourceErrorWithItsSampleAndCanBeCancelled) {
+  auto cache = open(config());
+  dataset_cache datasets(*cache);
+  const auto failing = callback_dataset("failing", 100, [](std::size_t i) -> asio::awaitable<blob> {
+    if (i == 57) throw dataset_error("sample 57 is unreadable", i);
+    co_return blob::copy_of(sample_text(i));
+  });
+  auto stream =
+      datasets.stream_dataset(failing, {}, {.batch_size = 10, .prefetch = 3, .shuffle = false});
+  std::size_t delivered = 0;
+  try {
+    while (auto batch = rt_.run(stream->next()))
+      delivered += batch->samples.size();
+    ADD_FAILURE() << "no error";
+  } catch (const dataset_error& e) {
+    EXPECT_EQ(e.index(), 57u);
+  }
+  EXPECT_EQ(delivered, 50u);  // the batches before the failing one arrived
+  rt_.run(stream->cancel());
+
+  // Cancelled mid-epoch with reads in flight: nothing leaks, nothing hangs.
+  auto slow = callback_dataset("slow", 1000, [](std::size_t i) -> asio::awaitable<blob> {
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(2));
+    co_await t.async_wait(asio::use_awaitable);
+    co_return blob::copy_of(sample_text(i));
+  });
+  auto partial =
+      datasets.stream_dataset(slow, {}, {.batch_size = 16, .prefetch = 4, .shuffle = true});
+  ASSERT_TRUE(rt_.run(partial->next()));
+  rt_.run(partial->cancel());
 }
 
 // A dataset twice the memory tier, visited in a new random order each epoch: plain LRU against a

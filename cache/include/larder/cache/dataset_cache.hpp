@@ -19,12 +19,19 @@
 //    from disk: the hit rate approaches memory / dataset. It is the memory tier's admission
 //    filter, one per cache: the most recent call wins; clear_resident_subset() removes it.
 //
+// 5. Streams. stream_dataset() yields an epoch's samples in batches, in the epoch's order
+//    (epoch_order(seed, epoch)), reading through the cache (note 2) and keeping `prefetch`
+//    batches read ahead with the scheduler's prefetcher: the reads of the window run at once,
+//    so the disk tier's io_uring sees a queue depth of up to prefetch x batch_size.
+//
 // Thread safety: every member function may be called concurrently; the cache_manager must
 // outlive the dataset_cache, and a source must outlive the operations that read it.
 #pragma once
 
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <functional>
 #include <optional>
 #include <string>
@@ -58,6 +65,42 @@ struct cache_dataset_options {
   std::function<void(std::size_t done, std::size_t total)> progress;
 };
 
+struct stream_options {
+  std::size_t batch_size = 32;
+  // Batches read ahead of the consumer; 0: each batch is read when next() asks for it.
+  std::size_t prefetch = 4;
+  // Bytes of samples read ahead and not yet consumed, at most (at least one batch is always
+  // allowed, so a batch larger than this still streams).
+  std::uint64_t max_bytes_ahead = 256ull << 20;
+  bool shuffle = true;
+  std::uint64_t seed = 0;
+  std::uint64_t epoch = 0;
+};
+
+struct dataset_batch {
+  std::size_t number = 0;             // 0, 1, ... in stream order
+  std::vector<std::size_t> indices;   // the samples' indices in the dataset
+  std::vector<blob> samples;
+};
+
+struct stream_stats {
+  std::size_t max_reads_in_flight = 0;  // the most sample reads running at once
+  std::chrono::nanoseconds stall{0};    // time next() spent waiting for data
+};
+
+// An epoch's batches, in order (design note 5). next() from one consumer at a time. A stream
+// that has not reached its end must be stopped with co_await cancel() before its dataset_cache
+// is destroyed: reads in flight refer to it.
+class dataset_stream {
+ public:
+  virtual ~dataset_stream() = default;
+  // The next batch, or nullopt after the last. Throws dataset_error for a sample that could not
+  // be read (naming it); the stream ends there.
+  virtual asio::awaitable<std::optional<dataset_batch>> next() = 0;
+  virtual asio::awaitable<void> cancel() = 0;
+  virtual stream_stats stats() const = 0;
+};
+
 class dataset_cache {
  public:
   explicit dataset_cache(cache_manager& cache) : cache_(cache) {}
@@ -83,6 +126,11 @@ class dataset_cache {
 
   // What is cached of a dataset that cache_dataset() stored; nullopt if it never did.
   asio::awaitable<std::optional<dataset_handle>> get_dataset(const std::string& fingerprint);
+
+  // Design note 5. The stream keeps copies of the source and the step.
+  std::unique_ptr<dataset_stream> stream_dataset(const dataset_source& source,
+                                                 const preprocess_step& step,
+                                                 stream_options options);
 
   // Design note 4: keeps `fraction` (in (0, 1]) of the dataset's samples eligible for memory.
   void keep_resident_subset(const std::string& fingerprint, double fraction);
