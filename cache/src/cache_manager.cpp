@@ -123,14 +123,17 @@ asio::awaitable<std::optional<disk_cleanup_report>> cache_manager::clean_disk(
   if (r.error) {
     log().error("cache {}: disk cleanup stopped: {}", settings.cache_name, r.error.message());
   }
-  if (r.regions_compacted + r.regions_over_budget + r.orphans_removed + r.expired_dropped == 0) {
+  if (r.regions_expired + r.regions_compacted + r.regions_over_budget + r.orphans_removed +
+          r.expired_dropped ==
+      0) {
     log().info("cache {}: disk cleanup: nothing to reclaim", settings.cache_name);
   } else {
     log().info(
-        "cache {}: disk cleanup: {} sparse region(s) compacted ({} live entries, {} bytes moved; "
-        "{} expired dropped), {} region(s) over budget dropped, {} orphaned file(s) removed",
-        settings.cache_name, r.regions_compacted, r.entries_moved, r.bytes_moved, r.expired_dropped,
-        r.regions_over_budget, r.orphans_removed);
+        "cache {}: disk cleanup: {} region(s) of expired entries dropped, {} sparse region(s) "
+        "compacted ({} live entries, {} bytes moved; {} expired dropped), {} region(s) over "
+        "budget dropped, {} orphaned file(s) removed",
+        settings.cache_name, r.regions_expired, r.regions_compacted, r.entries_moved, r.bytes_moved,
+        r.expired_dropped, r.regions_over_budget, r.orphans_removed);
   }
   co_return r;
 }

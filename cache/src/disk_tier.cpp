@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -120,6 +121,30 @@ bool expired(std::int64_t expires_at_unix_ns) {
          to_unix_ns(std::chrono::system_clock::now()) >= expires_at_unix_ns;
 }
 
+// Calls on_entry(offset, entry) for each intact entry of a region's bytes, in order, until it
+// returns false (then returns false). Resynchronises after damage at the next 8-byte boundary,
+// and skips flush padding (zeros) to the next block.
+template <typename F>
+bool for_each_entry(std::span<const std::byte> bytes, F&& on_entry) {
+  std::size_t pos = region_header_size;
+  while (pos + disk::entry_header_size <= bytes.size()) {
+    disk::entry_view e;
+    switch (disk::decode_entry(bytes.subspan(pos), e)) {
+      case disk::decode_status::ok:
+        if (!on_entry(pos, e)) return false;
+        pos += e.encoded_size;
+        break;
+      case disk::decode_status::end_of_region:
+        pos = round_up(pos + 1, block_size);
+        break;
+      case disk::decode_status::corrupt:
+        pos += disk::entry_alignment;
+        break;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 namespace disk {
@@ -140,7 +165,17 @@ struct region {
   bool open = false;        // accepting puts
   bool compacting = false;  // its entries are being moved: not a victim for make_room
   std::vector<std::uint32_t> tombstone_tags;  // keys it erased, for the eviction log
-  bool needs_sync = false;                    // written since the last flush's fdatasync
+  // The latest expiry (Unix ns) of the entries put into it: once past, every entry in it has
+  // expired and cleanup drops it without reading it. 0: no entries yet; never_expires: an entry
+  // without expiry, or unknown (a region from before the last open).
+  std::int64_t latest_expiry = 0;
+  static constexpr std::int64_t never_expires = std::numeric_limits<std::int64_t>::max();
+
+  void note_expiry(std::int64_t expires_at_unix_ns) {
+    latest_expiry =
+        expires_at_unix_ns == 0 ? never_expires : std::max(latest_expiry, expires_at_unix_ns);
+  }
+  bool needs_sync = false;  // written since the last flush's fdatasync
 };
 
 }  // namespace disk
@@ -361,49 +396,35 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
   bool move_live_entries(region& r, std::span<const std::byte> bytes, disk_cleanup_report& report) {
     const bool older_region_exists = std::any_of(
         slots.begin(), slots.end(), [&](const auto& other) { return other && other->seq < r.seq; });
-    std::size_t pos = region_header_size;
-    while (pos + disk::entry_header_size <= bytes.size()) {
-      disk::entry_view e;
-      switch (disk::decode_entry(bytes.subspan(pos), e)) {
-        case disk::decode_status::ok: {
-          const auto encoded = bytes.subspan(pos, e.encoded_size);
-          if (e.tombstone()) {
-            // Still needed while an older region may hold the key it erased.
-            if (older_region_exists) {
-              const auto moved = append_encoded(encoded);
-              if (!moved) return false;
-              slots[moved->region_slot]->tombstone_tags.push_back(
-                  disk::disk_index::tag_of(hash_key(e.key)));
-            }
-          } else {
-            const std::uint64_t hash = hash_key(e.key);
-            const disk::entry_location here{r.slot, static_cast<std::uint32_t>(pos),
-                                            static_cast<std::uint32_t>(e.encoded_size)};
-            if (index.find(hash) == here) {
-              if (expired(e.expires_at_unix_ns)) {
-                index_erase(hash, here);
-                ++report.expired_dropped;
-              } else {
-                const auto moved = append_encoded(encoded);
-                if (!moved) return false;
-                index_insert(hash, *moved);
-                ++report.entries_moved;
-                report.bytes_moved += e.encoded_size;
-              }
-            }
-          }
-          pos += e.encoded_size;
-          break;
+    return for_each_entry(bytes, [&](std::size_t pos, const disk::entry_view& e) {
+      const auto encoded = bytes.subspan(pos, e.encoded_size);
+      if (e.tombstone()) {
+        // Still needed while an older region may hold the key it erased.
+        if (older_region_exists) {
+          const auto moved = append_encoded(encoded);
+          if (!moved) return false;
+          slots[moved->region_slot]->tombstone_tags.push_back(
+              disk::disk_index::tag_of(hash_key(e.key)));
         }
-        case disk::decode_status::end_of_region:
-          pos = round_up(pos + 1, block_size);
-          break;
-        case disk::decode_status::corrupt:
-          pos += disk::entry_alignment;
-          break;
+        return true;
       }
-    }
-    return true;
+      const std::uint64_t hash = hash_key(e.key);
+      const disk::entry_location here{r.slot, static_cast<std::uint32_t>(pos),
+                                      static_cast<std::uint32_t>(e.encoded_size)};
+      if (index.find(hash) != here) return true;  // superseded or erased: not moved
+      if (expired(e.expires_at_unix_ns)) {
+        index_erase(hash, here);
+        ++report.expired_dropped;
+        return true;
+      }
+      const auto moved = append_encoded(encoded);
+      if (!moved) return false;
+      index_insert(hash, *moved);
+      slots[moved->region_slot]->note_expiry(e.expires_at_unix_ns);
+      ++report.entries_moved;
+      report.bytes_moved += e.encoded_size;
+      return true;
+    });
   }
 
   // Removes files the tier does not own: a snapshot's temporary file left by a crash in close(),
@@ -533,39 +554,26 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
   }
 
   // Adds what one region holds to the index, in order; later entries and tombstones override
-  // earlier ones. Resynchronises after damage at the next 8-byte boundary, and skips flush
-  // padding (zeros) to the next block. REQUIRES: mu held.
+  // earlier ones. REQUIRES: mu held.
   std::size_t scan_region(region& r, std::span<const std::byte> bytes,
                           const std::unordered_map<std::uint32_t, std::uint64_t>& superseded) {
     std::size_t found = 0;
-    std::size_t pos = region_header_size;
-    while (pos + disk::entry_header_size <= bytes.size()) {
-      disk::entry_view e;
-      switch (disk::decode_entry(bytes.subspan(pos), e)) {
-        case disk::decode_status::ok: {
-          const std::uint64_t hash = hash_key(e.key);
-          const std::uint32_t tag = disk::disk_index::tag_of(hash);
-          if (auto it = superseded.find(tag); it != superseded.end() && it->second > r.seq) {
-            // An evicted newer region decided this key (eviction_log.hpp): not current.
-          } else if (e.tombstone()) {
-            index.erase(hash);
-            r.tombstone_tags.push_back(tag);
-          } else {
-            index.insert(hash, {r.slot, static_cast<std::uint32_t>(pos),
-                                static_cast<std::uint32_t>(e.encoded_size)});
-            ++found;
-          }
-          pos += e.encoded_size;
-          break;
-        }
-        case disk::decode_status::end_of_region:
-          pos = round_up(pos + 1, block_size);
-          break;
-        case disk::decode_status::corrupt:
-          pos += disk::entry_alignment;
-          break;
+    for_each_entry(bytes, [&](std::size_t pos, const disk::entry_view& e) {
+      const std::uint64_t hash = hash_key(e.key);
+      const std::uint32_t tag = disk::disk_index::tag_of(hash);
+      if (auto it = superseded.find(tag); it != superseded.end() && it->second > r.seq) {
+        return true;  // an evicted newer region decided this key (eviction_log.hpp)
       }
-    }
+      if (e.tombstone()) {
+        index.erase(hash);
+        r.tombstone_tags.push_back(tag);
+      } else {
+        index.insert(hash, {r.slot, static_cast<std::uint32_t>(pos),
+                            static_cast<std::uint32_t>(e.encoded_size)});
+        ++found;
+      }
+      return true;
+    });
     return found;
   }
 
@@ -621,6 +629,7 @@ asio::awaitable<std::unique_ptr<disk_tier>> disk_tier::open(executor_type execut
     r->file = std::make_shared<io::file>(
         io::file::open(files.at(seq), {.write = true, .create = false, .direct = true}));
     s->next_seq = std::max(s->next_seq, seq + 1);
+    r->latest_expiry = region::never_expires;  // not known for what was written before
     region* raw = r.get();
     s->slots[slot] = std::move(r);
     return raw;
@@ -753,6 +762,7 @@ disk_tier::admission disk_tier::append(std::string_view key, std::span<const std
     std::span<std::byte> room(r->buffer->data() + r->write_pos, r->buffer->size() - r->write_pos);
     if (auto n = disk::encode_entry(room, key, value, to_unix_ns(expires_at), s.compression)) {
       s.index_insert(hash, {r->slot, r->write_pos, static_cast<std::uint32_t>(*n)});
+      r->note_expiry(to_unix_ns(expires_at));
       r->write_pos += static_cast<std::uint32_t>(*n);
       ++s.counts.insertions;
       s.write_filled_chunk(*r);
@@ -905,6 +915,16 @@ asio::awaitable<disk_cleanup_report> disk_tier::cleanup() {
     std::lock_guard lock(s.mu);
     if (s.degraded || s.closed || s.compacting) co_return report;
     s.compacting = true;
+    // Regions whose every entry has expired go without being read.
+    const std::int64_t now = to_unix_ns(std::chrono::system_clock::now());
+    for (auto& r : s.slots) {
+      if (r && !r->open && r->pending_writes == 0 && !r->buffer && !r->compacting &&
+          r->latest_expiry != 0 && r->latest_expiry != region::never_expires &&
+          r->latest_expiry <= now) {
+        if (!s.evict(*r)) break;
+        ++report.regions_expired;
+      }
+    }
     while (s.region_count() > s.max_regions) {
       const std::size_t before = s.region_count();
       if (!s.make_room() || s.region_count() == before) break;

@@ -114,7 +114,7 @@ TEST_F(LarderServe, RunsCleanupPassesAndShutsDownCleanlyOnSigterm) {
     serve_process serve(config(), scratch_.path() / "serve1.log");
     ASSERT_TRUE(serve.wait_for_log("cache training_cache: disk cleanup")) << serve.log();
     ASSERT_TRUE(serve.wait_for_log("cache model_cache: memory cleanup")) << serve.log();
-    ASSERT_TRUE(serve.wait_for_log("temp_dir")) << serve.log();
+    ASSERT_TRUE(serve.wait_for_log("cache system_cache: temp_dir")) << serve.log();
     EXPECT_EQ(serve.stop(SIGTERM), 0) << serve.log();
     const std::string log = serve.log();
     EXPECT_NE(log.find("SIGTERM received"), std::string::npos) << log;

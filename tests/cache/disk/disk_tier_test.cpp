@@ -454,6 +454,27 @@ TEST_F(DiskTierTest, CleanupCompactsSparseRegionsAndKeepsEverySurvivor) {
   }
 }
 
+// A region whose entries have all expired is dropped whole by cleanup, unread; a region with an
+// entry that never expires stays.
+TEST_F(DiskTierTest, CleanupDropsRegionsWhoseEntriesHaveAllExpired) {
+  auto tier = open(options());
+  const auto soon = std::chrono::system_clock::now() + std::chrono::milliseconds(50);
+  for (int i = 0; i < 42; ++i)  // two full regions of expiring entries
+    ASSERT_TRUE(put(*tier, key_for(i), value_for(i), soon));
+  put_range(*tier, 100, 130);  // then entries without expiry
+  EXPECT_FALSE(rt_.run(tier->flush()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto before = tier->stats();
+  const auto r = rt_.run(tier->cleanup());
+  EXPECT_EQ(r.regions_expired, 2u);
+  EXPECT_EQ(r.regions_compacted, 0u);
+  EXPECT_EQ(tier->stats().regions, before.regions - 2);
+  EXPECT_EQ(tier->stats().bytes_read, before.bytes_read);  // dropped without being read
+  for (int i = 0; i < 42; ++i)
+    EXPECT_FALSE(get(*tier, key_for(i))) << i;
+  expect_all(*tier, 100, 130);
+}
+
 TEST_F(DiskTierTest, CleanupRemovesOrphanedFilesOnly) {
   auto tier = open(options());
   put_range(*tier, 0, 50);

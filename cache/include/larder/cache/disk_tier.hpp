@@ -28,8 +28,10 @@
 //    a count of its live bytes (entries the index still points at). A written region whose live
 //    share has fallen below compact_below is compacted: its live, unexpired entries are copied
 //    as they are into the open region, made durable with a flush, and only then is the region
-//    deleted, so compaction never loses an entry that a flush had made durable. Tombstones are
-//    carried forward while an older region exists that they may still shadow. The pass also
+//    deleted, so compaction never loses an entry that a flush had made durable. A region whose
+//    entries have all expired (the tier tracks each region's latest expiry) is dropped without
+//    being read; other expired entries are misses when read and dropped by compaction. Tombstones
+//    are carried forward while an older region exists that they may still shadow. The pass also
 //    deletes orphaned files in the directory (a snapshot's temporary file, region files the
 //    index does not know) and drops regions over the budget.
 // 8. Admission. set_admitting(false) makes puts refuse (counted as rejections) while reads go
@@ -86,6 +88,7 @@ struct disk_tier_options {
 
 // What one cleanup() pass did.
 struct disk_cleanup_report {
+  std::uint64_t regions_expired = 0;  // every entry past its expiry: dropped unread
   std::uint64_t regions_compacted = 0;
   std::uint64_t entries_moved = 0;
   std::uint64_t bytes_moved = 0;
