@@ -13,6 +13,7 @@
 
 #include "larder/runtime/runtime.hpp"
 #include "larder/runtime/when_all.hpp"
+#include "waiting.hpp"
 
 namespace larder {
 namespace {
@@ -190,16 +191,7 @@ TEST_F(CacheManagerTest, BuildsFromAConfiguration) {
 namespace larder {
 namespace {
 
-// Waits (bounded) until `done` holds; the scheduled passes run on the runtime's threads.
-template <typename F>
-bool eventually(F done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
+using testing::eventually;
 
 TEST(CacheManagerCleanup, StartedCleanupPurgesExpiredEntriesUntilStopped) {
   runtime rt({.threads = 2});

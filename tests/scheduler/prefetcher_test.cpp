@@ -23,30 +23,15 @@
 #include <gtest/gtest.h>
 
 #include "larder/runtime/runtime.hpp"
+#include "waiting.hpp"
 
 namespace larder {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::eventually;
+using testing::pause;
 using string_prefetcher = prefetcher<std::string, std::string>;
-
-// The machine is shared and noisy: tests wait for counts with a generous bound and assert counts
-// and order, never how long anything took.
-template <typename Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds limit = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
-// Suspends the calling coroutine (it does not block its thread).
-asio::awaitable<void> pause(std::chrono::milliseconds d) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, d);
-  co_await timer.async_wait(asio::use_awaitable);
-}
 
 // Suspends until `done()` holds, polling; gives up after 20 s so that a broken prefetcher fails the
 // test instead of hanging it.

@@ -14,30 +14,14 @@
 #include <gtest/gtest.h>
 
 #include "larder/runtime/runtime.hpp"
+#include "waiting.hpp"
 
 namespace larder {
 namespace {
 
 using namespace std::chrono_literals;
-
-// The machine is shared and noisy: tests wait for counts with a generous bound instead of
-// sleeping for a fixed time, and never assert how long anything took except against a bound
-// orders of magnitude above the expected time.
-template <typename Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds limit = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
-// Suspends the calling coroutine (it does not block its thread).
-asio::awaitable<void> pause(std::chrono::milliseconds d) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, d);
-  co_await timer.async_wait(asio::use_awaitable);
-}
+using testing::eventually;
+using testing::pause;
 
 // Suspends the calling coroutine until `open` is set: holds a pass open until the test lets it go.
 asio::awaitable<void> wait_for(const std::atomic<bool>& open) {
