@@ -1082,6 +1082,7 @@ disk_tier_stats disk_tier::stats() const {
   for (const auto& r : s.slots)
     if (r) out.live_bytes += r->live_bytes;
   out.admitting = s.admitting;
+  out.writes_in_flight = s.pending_writes;
   out.degraded = s.degraded;
   return out;
 }

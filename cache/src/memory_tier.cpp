@@ -417,19 +417,19 @@ void memory_tier::clear() {
   }
 }
 
-std::size_t memory_tier::remove_older_than(std::chrono::nanoseconds max_age) {
-  const std::int64_t cutoff = now_ns() - max_age.count();
+template <typename Predicate>
+std::size_t memory_tier::expire_where(Predicate doomed_entry) {
   std::size_t removed = 0;
   for (std::size_t i = 0; i < shard_count(); ++i) {
     shard& s = shards_[i];
     std::vector<shard::entry_ptr> doomed;
     {
       shard_write_lock lock(s);
-      std::vector<memory_entry*> old;
+      std::vector<memory_entry*> matching;
       s.table.for_each([&](memory_entry* e) {
-        if (e->inserted_at_ns < cutoff) old.push_back(e);
+        if (doomed_entry(*e)) matching.push_back(e);
       });
-      for (memory_entry* e : old)
+      for (memory_entry* e : matching)
         doomed.push_back(s.detach(*e, *this));
       s.counts.expirations += doomed.size();
     }
@@ -438,25 +438,15 @@ std::size_t memory_tier::remove_older_than(std::chrono::nanoseconds max_age) {
   return removed;
 }
 
+std::size_t memory_tier::remove_older_than(std::chrono::nanoseconds max_age) {
+  const std::int64_t cutoff = now_ns() - max_age.count();
+  return expire_where([cutoff](const memory_entry& e) { return e.inserted_at_ns < cutoff; });
+}
+
 std::size_t memory_tier::purge_expired() {
   const std::int64_t now = now_ns();
-  std::size_t purged = 0;
-  for (std::size_t i = 0; i < shard_count(); ++i) {
-    shard& s = shards_[i];
-    std::vector<shard::entry_ptr> doomed;
-    {
-      shard_write_lock lock(s);
-      std::vector<memory_entry*> expired;
-      s.table.for_each([&](memory_entry* e) {
-        if (e->expires_at_ns != 0 && now >= e->expires_at_ns) expired.push_back(e);
-      });
-      for (memory_entry* e : expired)
-        doomed.push_back(s.detach(*e, *this));
-      s.counts.expirations += doomed.size();
-    }
-    purged += doomed.size();
-  }
-  return purged;
+  return expire_where(
+      [now](const memory_entry& e) { return e.expires_at_ns != 0 && now >= e.expires_at_ns; });
 }
 
 memory_tier_stats memory_tier::stats() const {

@@ -7,28 +7,20 @@
 
 #include <larder/runtime/log.hpp>
 
+#include "describe_exception.hpp"
+
 namespace larder {
 namespace {
-
-std::string describe(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "an exception not derived from std::exception";
-  }
-}
 
 std::string failure_message(const std::string& key, std::size_t item, std::size_t batch,
                             const std::exception_ptr& cause) {
   assert(cause);
   if (key.empty()) {
     return fmt::format("larder::prefetcher: fetching item {} (batch {}) failed: {}", item, batch,
-                       describe(cause));
+                       detail::describe(cause));
   }
   return fmt::format("larder::prefetcher: fetching key '{}' (item {}, batch {}) failed: {}", key,
-                     item, batch, describe(cause));
+                     item, batch, detail::describe(cause));
 }
 
 }  // namespace
@@ -45,7 +37,8 @@ namespace detail {
 
 void log_escaped_fetch_error(const std::exception_ptr& error) noexcept {
   try {
-    log().critical("prefetcher: a fetch coroutine failed outside its fetch: {}", describe(error));
+    log().critical("prefetcher: a fetch coroutine failed outside its fetch: {}",
+                   detail::describe(error));
   } catch (...) {
     // Logging itself failed; there is nobody left to tell.
   }

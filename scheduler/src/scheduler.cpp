@@ -22,6 +22,8 @@
 #include <larder/runtime/log.hpp>
 #include <larder/scheduler/jittered_interval.hpp>
 
+#include "describe_exception.hpp"
+
 namespace larder {
 namespace detail {
 
@@ -100,16 +102,6 @@ std::uint64_t random_seed() {
 // Interrupts the task's wait, so that its loop looks at its flags.
 void wake(const std::shared_ptr<scheduled_task>& task) {
   asio::post(task->strand, [task] { task->timer.cancel(); });
-}
-
-std::string describe(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "an exception not derived from std::exception";
-  }
 }
 
 void record_pass(scheduler_state& state, scheduled_task& task, const std::exception_ptr& error) {

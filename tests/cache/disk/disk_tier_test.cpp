@@ -14,6 +14,7 @@
 #include "larder/io/ring.hpp"
 #include "larder/runtime/runtime.hpp"
 #include "scratch_directory.hpp"
+#include "waiting.hpp"
 
 namespace larder {
 namespace {
@@ -130,6 +131,9 @@ TEST_F(DiskTierTest, ReopenWithoutCloseRebuildsFromFlushedRegions) {
     put_range(*tier, 0, 150);
     EXPECT_FALSE(rt_.run(tier->flush()));
     put_range(*tier, 150, 160);  // after the flush: may be lost, never wrong
+    // A destroyed tier keeps its directory locked until its writes in flight end; this test
+    // reopens in the same process, where a real crash would have ended them.
+    ASSERT_TRUE(testing::eventually([&] { return tier->stats().writes_in_flight == 0; }));
   }
   auto tier = open(options());
   EXPECT_TRUE(tier->stats().recovered_by_scan);

@@ -43,7 +43,8 @@
 // Thread safety: every member function may be called concurrently from any thread; one mutex
 // guards the index and the region table (held for short, non-blocking sections, never across
 // I/O). The tier must outlive the operations started on it and the file_io must outlive the
-// tier.
+// tier. Destroyed without close(), the tier lets its writes in flight finish in the background
+// and keeps its directory locked until they have.
 #pragma once
 
 #include <chrono>
@@ -110,7 +111,8 @@ struct disk_tier_stats {
   std::uint64_t checksum_failures = 0;
   std::uint64_t io_errors = 0;
   std::uint64_t regions_reclaimed = 0;
-  std::uint64_t writes = 0;  // device writes issued (region chunks and flush padding)
+  std::uint64_t writes = 0;            // device writes issued (region chunks and flush padding)
+  std::uint64_t writes_in_flight = 0;  // issued and not yet completed
   std::uint64_t bytes_written = 0;
   std::uint64_t reads = 0;  // device reads of entries (gets served from a region buffer excluded)
   std::uint64_t bytes_read = 0;

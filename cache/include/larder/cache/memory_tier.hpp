@@ -162,6 +162,9 @@ class memory_tier {
   bool over_budget() const noexcept;
   // Evicts by policy, shard after shard from first_shard, while usage is above `bytes` or the
   // entry count above max_items; never `keep`. Returns the entries evicted.
+  // Removes every entry the predicate picks, counted as expirations; returns how many.
+  template <typename Predicate>
+  std::size_t expire_where(Predicate doomed_entry);
   std::size_t evict_until_within(std::size_t first_shard, const memory_entry* keep,
                                  std::uint64_t bytes);
 
