@@ -12,7 +12,7 @@
 
 #include "entry_table.hpp"
 #include "key_hash.hpp"
-#include "larder/cache/eviction_policy.hpp"
+#include "larder/cache/policy/eviction_policy.hpp"
 #include "reader_slot.hpp"
 
 namespace larder {
@@ -52,8 +52,8 @@ struct memory_tier::shard {
 
   // Unlinks e from the table and the policy and hands ownership to the caller, who destroys it
   // after releasing the lock. REQUIRES: write lock held, e in this shard.
-  entry_ptr detach(memory_entry& e, memory_tier& tier) {
-    policy->on_erase(e);
+  entry_ptr detach(memory_entry& e, memory_tier& tier, erase_reason why) {
+    policy->on_erase(e, why);
     table.erase(&e);
     tier.used_bytes_.fetch_sub(e.charge, std::memory_order_relaxed);
     tier.entry_count_.fetch_sub(1, std::memory_order_relaxed);
@@ -88,7 +88,9 @@ struct memory_tier::shard {
   alignas(64) std::mutex mu;
   detail::entry_table table;
   std::unique_ptr<eviction_policy> policy;
-  bool policy_observes_hits = true;
+  // The policy's hit_delivery() and hit_counter_limit(), read by every reader.
+  hit_delivery hits = hit_delivery::deferred;
+  std::uint8_t hit_limit = 0;
   // The event counters of this shard (hits and misses of the locked path only: the read path
   // counts in its slot); the size fields stay zero.
   memory_tier_stats counts;
@@ -114,7 +116,7 @@ class shard_write_lock {
         }
       }
     }
-    if (shard_.policy_observes_hits) shard_.drain_hits();
+    if (shard_.hits == hit_delivery::deferred) shard_.drain_hits();
   }
   ~shard_write_lock() {
     shard_.writing.store(false, std::memory_order_release);
@@ -177,6 +179,7 @@ memory_tier::memory_tier(memory_tier_options options)
       eviction_threshold_(options.eviction_threshold),
       max_items_(options.max_items),
       policy_kind_(options.policy),
+      weight_(options.weight),
       clock_(std::move(options.clock)),
       on_evict_(std::move(options.on_evict)) {
   if (options.capacity_bytes == 0) {
@@ -190,7 +193,18 @@ memory_tier::memory_tier(memory_tier_options options)
   shards_ = std::make_unique<shard[]>(count);
   for (std::size_t i = 0; i < count; ++i) {
     shards_[i].policy = make_eviction_policy(policy_kind_);
-    shards_[i].policy_observes_hits = shards_[i].policy->observes_hits();
+    shards_[i].hits = shards_[i].policy->hits();
+    shards_[i].hit_limit = shards_[i].policy->hit_counter_limit();
+  }
+  share_budget_among_shards();
+}
+
+void memory_tier::share_budget_among_shards() {
+  const std::uint64_t share = std::max<std::uint64_t>(
+      1, high_water_.load(std::memory_order_relaxed) / shard_count());
+  for (std::size_t i = 0; i < shard_count(); ++i) {
+    shard_write_lock lock(shards_[i]);
+    shards_[i].policy->set_capacity(share);
   }
 }
 
@@ -204,6 +218,18 @@ std::size_t memory_tier::shard_count() const noexcept {
 
 std::uint64_t memory_tier::charge_for(std::size_t key_size, std::size_t value_size) noexcept {
   return key_size + value_size + entry_overhead_bytes;
+}
+
+std::uint64_t memory_tier::weigh(std::size_t key_size, std::size_t value_size) const noexcept {
+  switch (weight_) {
+    case entry_weight::value_bytes:
+      return value_size;
+    case entry_weight::one:
+      return 1;
+    case entry_weight::footprint:
+      break;
+  }
+  return charge_for(key_size, value_size);
 }
 
 std::int64_t memory_tier::now_ns() const {
@@ -236,7 +262,9 @@ std::optional<blob> memory_tier::get(std::string_view key) {
       // An expired entry must be removed, which needs the write lock.
       if (e->expires_at_ns == 0 || now_ns() < e->expires_at_ns) {
         detail::reader_slot& slot = reader.slot();
-        if (s.policy_observes_hits) {
+        if (s.hits == hit_delivery::in_entry) {
+          e->count_hit(s.hit_limit);
+        } else if (s.hits == hit_delivery::deferred) {
           const std::uint32_t n = slot.buffered.load(std::memory_order_relaxed);
           slot.recent[n % detail::hit_buffer_capacity].store(e, std::memory_order_relaxed);
           slot.buffered.store(n + 1, std::memory_order_relaxed);
@@ -254,13 +282,13 @@ std::optional<blob> memory_tier::get(std::string_view key) {
     return std::nullopt;
   }
   if (e->expires_at_ns != 0 && now_ns() >= e->expires_at_ns) {
-    expired = s.detach(*e, *this);
+    expired = s.detach(*e, *this, erase_reason::removed);
     ++s.counts.expirations;
     ++s.counts.misses;
     return std::nullopt;
   }
   ++s.counts.hits;
-  s.policy->on_hit(*e);
+  if (s.hits != hit_delivery::none) s.policy->on_hit(*e);
   return e->value;
 }
 
@@ -285,7 +313,7 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
   const std::uint64_t hash = hash_key(key);
   const std::size_t shard_index = (hash >> 40) & shard_mask_;
   shard& s = shards_[shard_index];
-  const std::uint64_t charge = charge_for(key.size(), value.size());
+  const std::uint64_t charge = weigh(key.size(), value.size());
   if (charge > high_water_.load(std::memory_order_relaxed)) {
     shard_write_lock lock(s);
     ++s.counts.rejections;
@@ -305,13 +333,15 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
     entry->expires_at_ns = options.ttl.count() > limit - now ? limit : now + options.ttl.count();
   }
 
+  make_room_for(shard_index, key, hash, charge);
+
   memory_entry* inserted = entry.get();
   shard::entry_ptr replaced;
   {
     shard_write_lock lock(s);
     if (memory_entry* old = s.find(key, hash)) {
       if (options.keep_existing) return false;
-      replaced = s.detach(*old, *this);
+      replaced = s.detach(*old, *this, erase_reason::removed);
       ++s.counts.replacements;
     } else {
       ++s.counts.insertions;
@@ -322,21 +352,44 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
     entry_count_.fetch_add(1, std::memory_order_relaxed);
   }
   replaced.reset();
+  // Concurrent puts may have filled the room made above.
   if (over_budget()) {
-    evict_until_within(shard_index, inserted, high_water_.load(std::memory_order_relaxed));
+    evict_until_within(shard_index, inserted, high_water_.load(std::memory_order_relaxed),
+                       max_items_);
   }
   return true;
 }
 
+void memory_tier::make_room_for(std::size_t shard_index, std::string_view key,
+                                std::uint64_t hash, std::uint64_t charge) {
+  const std::uint64_t high_water = high_water_.load(std::memory_order_relaxed);
+  const std::uint64_t used = used_bytes_.load(std::memory_order_relaxed);
+  const bool full_by_count =
+      max_items_ != 0 && entry_count_.load(std::memory_order_relaxed) >= max_items_;
+  if (used + charge <= high_water && !full_by_count) return;
+  // A replacement frees the old value's charge and takes no new slot.
+  std::uint64_t replaced_charge = 0;
+  {
+    shard_write_lock lock(shards_[shard_index]);
+    if (const memory_entry* old = shards_[shard_index].find(key, hash)) {
+      replaced_charge = old->charge;
+    }
+  }
+  const std::uint64_t room_needed = charge > replaced_charge ? charge - replaced_charge : 0;
+  const std::uint64_t items =
+      max_items_ == 0 ? 0 : (replaced_charge != 0 ? max_items_ : max_items_ - 1);
+  evict_until_within(shard_index, nullptr, high_water - room_needed, items);
+}
+
 std::size_t memory_tier::evict_until_within(std::size_t first_shard, const memory_entry* keep,
-                                            std::uint64_t bytes) {
+                                            std::uint64_t bytes, std::uint64_t items) {
   const std::size_t count = shard_count();
   std::size_t index = first_shard;
   std::size_t fruitless = 0;  // shards in a row that had nothing to give
   std::size_t evicted = 0;
   auto above = [&] {
     return used_bytes_.load(std::memory_order_relaxed) > bytes ||
-           (max_items_ != 0 && entry_count_.load(std::memory_order_relaxed) > max_items_);
+           (items != 0 && entry_count_.load(std::memory_order_relaxed) > items);
   };
   while (above() && fruitless < count) {
     shard& s = shards_[index];
@@ -347,7 +400,7 @@ std::size_t memory_tier::evict_until_within(std::size_t first_shard, const memor
       // The entry this put just inserted is not evicted to make room for itself; the next shard
       // gives way instead. (The pointer is only compared: it may have gone since.)
       if (v != nullptr && v != keep) {
-        victim = s.detach(*v, *this);
+        victim = s.detach(*v, *this, erase_reason::evicted);
         ++s.counts.evictions;
       }
     }
@@ -375,7 +428,7 @@ void memory_tier::set_admission_filter(admission_filter filter) {
 }
 
 std::size_t memory_tier::evict_down_to(std::uint64_t bytes) {
-  return evict_until_within(0, nullptr, bytes);
+  return evict_until_within(0, nullptr, bytes, max_items_);
 }
 
 void memory_tier::set_capacity(std::uint64_t bytes) {
@@ -384,7 +437,8 @@ void memory_tier::set_capacity(std::uint64_t bytes) {
   const auto high_water =
       static_cast<std::uint64_t>(static_cast<double>(bytes) * eviction_threshold_);
   high_water_.store(high_water, std::memory_order_relaxed);
-  evict_until_within(0, nullptr, high_water);
+  share_budget_among_shards();
+  evict_until_within(0, nullptr, high_water, max_items_);
 }
 
 bool memory_tier::erase(std::string_view key) {
@@ -394,7 +448,7 @@ bool memory_tier::erase(std::string_view key) {
   shard_write_lock lock(s);
   memory_entry* e = s.find(key, hash);
   if (e == nullptr) return false;
-  removed = s.detach(*e, *this);
+  removed = s.detach(*e, *this, erase_reason::removed);
   ++s.counts.removals;
   return true;
 }
@@ -411,7 +465,7 @@ void memory_tier::clear() {
       shard_write_lock lock(s);
       doomed.reserve(s.table.size());
       while (memory_entry* e = s.policy->victim())
-        doomed.push_back(s.detach(*e, *this));
+        doomed.push_back(s.detach(*e, *this, erase_reason::removed));
       s.counts.removals += doomed.size();
     }
   }
@@ -430,7 +484,7 @@ std::size_t memory_tier::expire_where(Predicate doomed_entry) {
         if (doomed_entry(*e)) matching.push_back(e);
       });
       for (memory_entry* e : matching)
-        doomed.push_back(s.detach(*e, *this));
+        doomed.push_back(s.detach(*e, *this, erase_reason::removed));
       s.counts.expirations += doomed.size();
     }
     removed += doomed.size();

@@ -10,6 +10,12 @@ std::string_view to_string(memory_policy p) noexcept {
       return "lru";
     case memory_policy::fifo:
       return "fifo";
+    case memory_policy::s3fifo:
+      return "s3fifo";
+    case memory_policy::sieve:
+      return "sieve";
+    case memory_policy::wtinylfu:
+      return "wtinylfu";
   }
   return "unknown";
 }
@@ -29,7 +35,7 @@ std::string_view to_string(cleanup_policy p) noexcept {
 }
 
 std::optional<memory_policy> parse_memory_policy(std::string_view name) noexcept {
-  for (const memory_policy p : {memory_policy::lru, memory_policy::fifo}) {
+  for (const memory_policy p : all_memory_policies) {
     if (equals_ignoring_case(name, to_string(p))) return p;
   }
   return std::nullopt;

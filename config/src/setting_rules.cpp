@@ -66,7 +66,7 @@ setting_rule eviction_threshold_rule() {
 }
 
 setting_rule memory_policy_rule() {
-  return {"is not a memory policy", "accepted: lru, fifo"};
+  return {"is not a memory policy", "accepted: lru, fifo, s3fifo, sieve, wtinylfu"};
 }
 
 setting_rule cleanup_policy_rule() {

@@ -289,7 +289,8 @@ TEST(MemoryTier, ShardedTierKeepsAGlobalBudgetAndFitsEntriesLargerThanAShard) {
 // Random operations with random sizes against a model of what was last stored per key: the
 // budget holds after every put, and any value present is the one last put under its key.
 TEST(MemoryTier, PropertyBudgetNeverExceededAndValuesNeverMixed) {
-  for (memory_policy policy : {memory_policy::lru, memory_policy::fifo}) {
+  for (memory_policy policy : all_memory_policies) {
+    SCOPED_TRACE(to_string(policy));
     memory_tier_options o;
     o.capacity_bytes = 64 << 10;
     o.eviction_threshold = 0.8;
@@ -333,6 +334,75 @@ TEST(MemoryTier, PropertyBudgetNeverExceededAndValuesNeverMixed) {
     EXPECT_EQ(tier.stats().entries, expected_entries);
   }
 }
+
+TEST(MemoryTier, ValueBytesWeightChargesTheValueOnly) {
+  memory_tier_options o = one_shard(300);
+  o.weight = entry_weight::value_bytes;
+  memory_tier tier(o);
+  tier.put("a", value_of(100));
+  tier.put("bb", value_of(100));
+  tier.put("ccc", value_of(100));
+  EXPECT_EQ(tier.bytes_used(), 300u);
+  tier.put("d", value_of(1));  // a goes
+  EXPECT_EQ(present(tier, "abcd"), "d");
+  EXPECT_TRUE(tier.contains("bb"));
+  EXPECT_FALSE(tier.contains("a"));
+}
+
+TEST(MemoryTier, OneWeightMakesCapacityAnEntryCount) {
+  memory_tier_options o = one_shard(3);
+  o.weight = entry_weight::one;
+  memory_tier tier(o);
+  for (char k : std::string("abcd")) tier.put(std::string(1, k), value_of(10000));
+  EXPECT_EQ(tier.bytes_used(), 3u);
+  EXPECT_EQ(present(tier, "abcd"), "bcd");
+}
+
+TEST(MemoryTier, TheNewEntryIsNeverTheVictimOfItsOwnInsertion) {
+  // S3-FIFO with room for 10 unit entries, S's share being 1: every put of a new key is a
+  // one-hit wonder that S would filter first. The tier evicts before inserting, so each new key
+  // is present after its put, and the oldest unhit keys are the ones that went.
+  memory_tier_options o = one_shard(10, memory_policy::s3fifo);
+  o.weight = entry_weight::one;
+  memory_tier tier(o);
+  for (int i = 0; i < 25; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    ASSERT_TRUE(tier.put(key, value_of(1)));
+    ASSERT_TRUE(tier.contains(key)) << key;
+  }
+  EXPECT_EQ(tier.stats().entries, 10u);
+}
+
+// The lock-free read path delivers hits to every policy: through the entry's counter (s3fifo,
+// sieve) or the per-thread buffers (lru, wtinylfu). A hot set read through get() survives a scan
+// of one-time keys that flushes LRU.
+class MemoryTierScan : public ::testing::TestWithParam<std::pair<memory_policy, int>> {};
+
+TEST_P(MemoryTierScan, HotSetSurvivesAScanAsThePolicyPromises) {
+  const auto [policy, expected_hot_hits] = GetParam();
+  memory_tier_options o = one_shard(20, policy);
+  o.weight = entry_weight::one;
+  memory_tier tier(o);
+  auto request = [&](const std::string& key) {
+    if (tier.get(key)) return true;
+    tier.put(key, value_of(8));
+    return false;
+  };
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 5; ++i) request("hot" + std::to_string(i));
+  }
+  for (int i = 0; i < 100; ++i) request("scan" + std::to_string(i));
+  int hot_hits = 0;
+  for (int i = 0; i < 5; ++i) hot_hits += request("hot" + std::to_string(i)) ? 1 : 0;
+  EXPECT_EQ(hot_hits, expected_hot_hits);
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, MemoryTierScan,
+                         ::testing::Values(std::pair{memory_policy::lru, 0},
+                                           std::pair{memory_policy::fifo, 0},
+                                           std::pair{memory_policy::s3fifo, 5},
+                                           std::pair{memory_policy::wtinylfu, 5}),
+                         [](const auto& info) { return std::string(to_string(info.param.first)); });
 
 }  // namespace
 }  // namespace larder

@@ -126,7 +126,7 @@ TEST(apply_environment, zero_disk_size_names_the_variable) {
 TEST(apply_environment, bad_policy_lists_the_policies) {
   cache_config cfg = default_config();
   const config_error e = error_applying(fake_environment{{"CACHE_POLICY", "lfu"}}, cfg);
-  EXPECT_STREQ(e.what(), R"(CACHE_POLICY: "lfu" is not a memory policy; accepted: lru, fifo)");
+  EXPECT_STREQ(e.what(), R"(CACHE_POLICY: "lfu" is not a memory policy; accepted: lru, fifo, s3fifo, sieve, wtinylfu)");
 }
 
 TEST(apply_environment, bad_log_level_lists_the_levels) {

@@ -11,6 +11,7 @@
 // only while the shard has no writer.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -34,12 +35,23 @@ struct alignas(64) memory_entry {
     return {reinterpret_cast<const char*>(this + 1), key_size};
   }
 
+  // Raises policy_counter by one, up to limit: a hit as s3fifo and sieve count it. Safe from any
+  // number of reader threads at once (a race may lose a count); writes nothing once the counter
+  // is at its limit, so a hot entry's line stays shared between the readers' caches.
+  void count_hit(std::uint8_t limit) noexcept {
+    const std::uint8_t c = policy_counter.load(std::memory_order_relaxed);
+    if (c < limit) policy_counter.store(c + 1, std::memory_order_relaxed);
+  }
+
   // Policy hooks (first cache line).
   memory_entry* prev = nullptr;
   memory_entry* next = nullptr;
   std::uint8_t policy_queue = 0;
-  std::uint8_t policy_counter = 0;
-  // Bytes counted against the budget: value, key and per-entry overhead.
+  // Hit counter or visited bit of the policy; atomic because readers raise it without the lock
+  // (hit_delivery::in_entry).
+  std::atomic<std::uint8_t> policy_counter{0};
+  // What the entry weighs against the budget: by default its value, key and per-entry overhead
+  // bytes (memory_tier_options::weight).
   std::uint64_t charge = 0;
   // When it was put, on the tier's clock (steady nanoseconds): for age-based cleanup. Only
   // writers read it, so it lives on the policy's line, away from the lookup fields.

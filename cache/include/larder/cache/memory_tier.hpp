@@ -7,13 +7,17 @@
 //    (a reference count bump). It allocates nothing and writes no cache line that another thread
 //    writes, so reads scale with threads; writers apply the recorded hits before they evict, so
 //    the policy's order stays exact (src/reader_slot.hpp has the scheme).
-// 2. Budget. Every entry is charged its value bytes, its key bytes and entry_overhead_bytes.
-//    The budget is global, kept in one atomic written only by puts and removals: once usage
-//    would pass eviction_threshold x capacity (the high-water mark), the put evicts, first from
-//    its own shard and then from the others in turn, until usage is back under the mark. An
-//    entry whose charge alone exceeds the high-water mark is rejected. Under concurrent puts,
-//    usage may pass the mark by the entries being inserted at that moment, never for longer than
-//    their put calls.
+// 2. Budget. Every entry is charged its value bytes, its key bytes and entry_overhead_bytes
+//    (or, for simulations, its value bytes only or 1: entry_weight). The budget is global, kept
+//    in one atomic written only by puts and removals. A put that would take usage past
+//    eviction_threshold x capacity (the high-water mark) first evicts, from its own shard and
+//    then from the others in turn, until the new entry fits, and then inserts it: the new entry
+//    is never the victim of its own insertion, which is the order the policies' papers and
+//    cache simulators use. An entry whose charge alone exceeds the high-water mark is rejected.
+//    Under concurrent puts, usage may pass the mark by the entries being inserted at that
+//    moment, never for longer than their put calls.
+//    Each shard's policy is told its share of the mark (eviction_policy::set_capacity), for
+//    policies that divide the budget between queues.
 // 3. max_items bounds the number of entries the same way (0: no bound).
 // 4. Expiry. An entry put with a TTL is a miss once its time has come and is dropped when looked
 //    up or purged; reading the clock is skipped for entries without a TTL.
@@ -39,6 +43,16 @@
 
 namespace larder {
 
+// What an entry weighs against capacity_bytes.
+enum class entry_weight {
+  // Key + value + entry_overhead_bytes: the memory the entry really takes. The default.
+  footprint,
+  // Value bytes only, as cache simulators count (larder replay).
+  value_bytes,
+  // 1 per entry: capacity_bytes becomes an entry count (larder replay --ignore-size).
+  one,
+};
+
 struct memory_tier_options {
   // REQUIRES: capacity_bytes > 0.
   std::uint64_t capacity_bytes = 0;
@@ -46,6 +60,7 @@ struct memory_tier_options {
   double eviction_threshold = 1.0;
   std::uint64_t max_items = 0;
   memory_policy policy = memory_policy::lru;
+  entry_weight weight = entry_weight::footprint;
   // 0 chooses from the capacity (one shard per 8 MiB, from 1 to 64); otherwise rounded up to a
   // power of two.
   std::size_t shards = 0;
@@ -150,7 +165,10 @@ class memory_tier {
   }
   std::uint64_t bytes_used() const noexcept { return used_bytes_.load(std::memory_order_relaxed); }
 
+  // What an entry of these sizes weighs with entry_weight::footprint.
   static std::uint64_t charge_for(std::size_t key_size, std::size_t value_size) noexcept;
+  // What an entry of these sizes weighs in this tier.
+  std::uint64_t weigh(std::size_t key_size, std::size_t value_size) const noexcept;
 
   // A slice of the tier; defined in memory_tier.cpp, named here only so that the source file's
   // helpers can refer to it.
@@ -160,13 +178,19 @@ class memory_tier {
   std::int64_t now_ns() const;
   shard& shard_for(std::uint64_t hash) const noexcept;
   bool over_budget() const noexcept;
-  // Evicts by policy, shard after shard from first_shard, while usage is above `bytes` or the
-  // entry count above max_items; never `keep`. Returns the entries evicted.
   // Removes every entry the predicate picks, counted as expirations; returns how many.
   template <typename Predicate>
   std::size_t expire_where(Predicate doomed_entry);
+  // Evicts by policy, shard after shard from first_shard, while usage is above `bytes` or the
+  // entry count above `items` (0: no bound); never `keep`. Returns the entries evicted.
   std::size_t evict_until_within(std::size_t first_shard, const memory_entry* keep,
-                                 std::uint64_t bytes);
+                                 std::uint64_t bytes, std::uint64_t items);
+  // Before inserting an entry of this charge: evicts until it fits under the high-water mark and
+  // max_items (counting the entry it replaces, if any, as gone).
+  void make_room_for(std::size_t shard_index, std::string_view key, std::uint64_t hash,
+                     std::uint64_t charge);
+  // Tells every shard's policy its share of the high-water mark.
+  void share_budget_among_shards();
 
   // Atomic only so that set_capacity may run beside puts.
   std::atomic<std::shared_ptr<const admission_filter>> admission_;
@@ -175,6 +199,7 @@ class memory_tier {
   double eviction_threshold_;
   std::uint64_t max_items_;
   memory_policy policy_kind_;
+  entry_weight weight_;
   std::function<std::chrono::steady_clock::time_point()> clock_;
   std::function<void(std::string_view, const blob&, std::chrono::steady_clock::time_point)>
       on_evict_;

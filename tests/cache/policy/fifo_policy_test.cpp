@@ -1,4 +1,4 @@
-#include "larder/cache/fifo_policy.hpp"
+#include "larder/cache/policy/fifo_policy.hpp"
 
 #include <gtest/gtest.h>
 

@@ -8,8 +8,8 @@
 //    better policies of later work exist for that reason.
 #pragma once
 
-#include <larder/cache/entry_list.hpp>
-#include <larder/cache/eviction_policy.hpp>
+#include <larder/cache/policy/entry_list.hpp>
+#include <larder/cache/policy/eviction_policy.hpp>
 
 namespace larder {
 
@@ -18,7 +18,7 @@ class lru_policy final : public eviction_policy {
   std::string_view name() const noexcept override { return "lru"; }
   void on_insert(memory_entry& e) override { queue_.push_front(e); }
   void on_hit(memory_entry& e) override { queue_.move_to_front(e); }
-  void on_erase(memory_entry& e) override { queue_.remove(e); }
+  void on_erase(memory_entry& e, erase_reason) override { queue_.remove(e); }
   memory_entry* victim() override { return queue_.back(); }
 
  private:

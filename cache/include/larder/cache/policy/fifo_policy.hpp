@@ -6,8 +6,8 @@
 // 3. Replacing a key's value (a put on an existing key) counts as a new insertion.
 #pragma once
 
-#include <larder/cache/entry_list.hpp>
-#include <larder/cache/eviction_policy.hpp>
+#include <larder/cache/policy/entry_list.hpp>
+#include <larder/cache/policy/eviction_policy.hpp>
 
 namespace larder {
 
@@ -16,8 +16,8 @@ class fifo_policy final : public eviction_policy {
   std::string_view name() const noexcept override { return "fifo"; }
   void on_insert(memory_entry& e) override { queue_.push_front(e); }
   void on_hit(memory_entry&) override {}
-  bool observes_hits() const noexcept override { return false; }
-  void on_erase(memory_entry& e) override { queue_.remove(e); }
+  hit_delivery hits() const noexcept override { return hit_delivery::none; }
+  void on_erase(memory_entry& e, erase_reason) override { queue_.remove(e); }
   memory_entry* victim() override { return queue_.back(); }
 
  private:

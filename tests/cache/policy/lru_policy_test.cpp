@@ -1,4 +1,4 @@
-#include "larder/cache/lru_policy.hpp"
+#include "larder/cache/policy/lru_policy.hpp"
 
 #include <gtest/gtest.h>
 
