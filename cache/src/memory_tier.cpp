@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "entry_table.hpp"
 #include "key_hash.hpp"
 #include "larder/cache/policy/eviction_policy.hpp"
@@ -333,10 +335,10 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
     entry->expires_at_ns = options.ttl.count() > limit - now ? limit : now + options.ttl.count();
   }
 
-  make_room_for(shard_index, key, hash, charge);
-
   memory_entry* inserted = entry.get();
   shard::entry_ptr replaced;
+  // Usually one or two: kept on the stack.
+  boost::container::small_vector<shard::entry_ptr, 8> evicted;
   {
     shard_write_lock lock(s);
     if (memory_entry* old = s.find(key, hash)) {
@@ -346,13 +348,25 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
     } else {
       ++s.counts.insertions;
     }
+    // Make room before inserting, in this shard and under the same lock: the new entry is never
+    // its own victim, and a put takes one lock in the common case.
+    const std::uint64_t high_water = high_water_.load(std::memory_order_relaxed);
+    while (used_bytes_.load(std::memory_order_relaxed) + charge > high_water ||
+           (max_items_ != 0 && entry_count_.load(std::memory_order_relaxed) >= max_items_)) {
+      memory_entry* v = s.policy->victim();
+      if (v == nullptr) break;
+      evicted.push_back(s.detach(*v, *this, erase_reason::evicted));
+      ++s.counts.evictions;
+    }
     s.table.insert(inserted);
     s.policy->on_insert(*entry.release());
     used_bytes_.fetch_add(charge, std::memory_order_relaxed);
     entry_count_.fetch_add(1, std::memory_order_relaxed);
   }
   replaced.reset();
-  // Concurrent puts may have filled the room made above.
+  for (const auto& victim : evicted) report_eviction(*victim);
+  evicted.clear();
+  // Room this shard could not give, or that concurrent puts took: from the other shards.
   if (over_budget()) {
     evict_until_within(shard_index, inserted, high_water_.load(std::memory_order_relaxed),
                        max_items_);
@@ -360,25 +374,12 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
   return true;
 }
 
-void memory_tier::make_room_for(std::size_t shard_index, std::string_view key,
-                                std::uint64_t hash, std::uint64_t charge) {
-  const std::uint64_t high_water = high_water_.load(std::memory_order_relaxed);
-  const std::uint64_t used = used_bytes_.load(std::memory_order_relaxed);
-  const bool full_by_count =
-      max_items_ != 0 && entry_count_.load(std::memory_order_relaxed) >= max_items_;
-  if (used + charge <= high_water && !full_by_count) return;
-  // A replacement frees the old value's charge and takes no new slot.
-  std::uint64_t replaced_charge = 0;
-  {
-    shard_write_lock lock(shards_[shard_index]);
-    if (const memory_entry* old = shards_[shard_index].find(key, hash)) {
-      replaced_charge = old->charge;
-    }
-  }
-  const std::uint64_t room_needed = charge > replaced_charge ? charge - replaced_charge : 0;
-  const std::uint64_t items =
-      max_items_ == 0 ? 0 : (replaced_charge != 0 ? max_items_ : max_items_ - 1);
-  evict_until_within(shard_index, nullptr, high_water - room_needed, items);
+void memory_tier::report_eviction(const memory_entry& victim) const {
+  if (!on_evict_) return;
+  const std::chrono::steady_clock::time_point expires_at{
+      std::chrono::nanoseconds(victim.expires_at_ns)};
+  on_evict_(victim.key(), victim.value,
+            victim.expires_at_ns == 0 ? std::chrono::steady_clock::time_point{} : expires_at);
 }
 
 std::size_t memory_tier::evict_until_within(std::size_t first_shard, const memory_entry* keep,
@@ -405,13 +406,7 @@ std::size_t memory_tier::evict_until_within(std::size_t first_shard, const memor
       }
     }
     if (victim) {
-      if (on_evict_) {
-        const std::chrono::steady_clock::time_point expires_at{
-            std::chrono::nanoseconds(victim->expires_at_ns)};
-        on_evict_(
-            victim->key(), victim->value,
-            victim->expires_at_ns == 0 ? std::chrono::steady_clock::time_point{} : expires_at);
-      }
+      report_eviction(*victim);
       ++evicted;
       fruitless = 0;
     } else {

@@ -185,10 +185,8 @@ class memory_tier {
   // entry count above `items` (0: no bound); never `keep`. Returns the entries evicted.
   std::size_t evict_until_within(std::size_t first_shard, const memory_entry* keep,
                                  std::uint64_t bytes, std::uint64_t items);
-  // Before inserting an entry of this charge: evicts until it fits under the high-water mark and
-  // max_items (counting the entry it replaces, if any, as gone).
-  void make_room_for(std::size_t shard_index, std::string_view key, std::uint64_t hash,
-                     std::uint64_t charge);
+  // Hands an evicted entry to on_evict, if set. Call without any lock held.
+  void report_eviction(const memory_entry& victim) const;
   // Tells every shard's policy its share of the high-water mark.
   void share_budget_among_shards();
 
