@@ -24,12 +24,11 @@ std::uint64_t region_size_for(std::uint64_t budget) {
 // The configuration of one profile's cache: its memory budget and order, and its share of the
 // disk.
 cache_config profile_config(const cache_config& base, std::uint64_t memory_bytes,
-                            cleanup_policy policy, std::uint64_t disk_bytes,
+                            memory_policy eviction, cleanup_policy policy, std::uint64_t disk_bytes,
                             const std::string& directory) {
   cache_config c = base;
   c.memory.size_bytes = memory_bytes;
-  if (policy == cleanup_policy::lru) c.memory.policy = memory_policy::lru;
-  if (policy == cleanup_policy::fifo) c.memory.policy = memory_policy::fifo;
+  c.memory.policy = eviction;
   // A size pass does the evicting: puts may fill the tier to its whole size.
   if (policy == cleanup_policy::size) c.eviction_threshold = 1.0;
   c.disk.size_bytes = disk_bytes;
@@ -74,14 +73,16 @@ asio::awaitable<std::unique_ptr<cache_set>> cache_set::open(asio::any_io_executo
                                 .file_io = file_io});
   };
 
-  cache_config model_config = profile_config(config, model.size_bytes, model.policy,
+  cache_config model_config = profile_config(config, model.size_bytes, model.eviction, model.policy,
                                              share(model.size_bytes), "model_cache");
   model_config.memory.compression = model.compression;
   set->model_ = co_await open_disk_cache(model_config);
-  set->training_ = co_await open_disk_cache(profile_config(
-      config, training.size_bytes, training.policy, share(training.size_bytes), "training_cache"));
-  const cache_config system_config = profile_config(config, config.system_cache.size_bytes,
-                                                    config.system_cache.policy, 0, "system_cache");
+  set->training_ = co_await open_disk_cache(
+      profile_config(config, training.size_bytes, training.eviction, training.policy,
+                     share(training.size_bytes), "training_cache"));
+  const cache_config system_config =
+      profile_config(config, config.system_cache.size_bytes, config.system_cache.eviction,
+                     config.system_cache.policy, 0, "system_cache");
   set->system_ = std::make_unique<cache_manager>(executor, system_config);
 
   set->members_ = {

@@ -202,8 +202,8 @@ memory_tier::memory_tier(memory_tier_options options)
 }
 
 void memory_tier::share_budget_among_shards() {
-  const std::uint64_t share = std::max<std::uint64_t>(
-      1, high_water_.load(std::memory_order_relaxed) / shard_count());
+  const std::uint64_t share =
+      std::max<std::uint64_t>(1, high_water_.load(std::memory_order_relaxed) / shard_count());
   for (std::size_t i = 0; i < shard_count(); ++i) {
     shard_write_lock lock(shards_[i]);
     shards_[i].policy->set_capacity(share);
@@ -364,7 +364,8 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
     entry_count_.fetch_add(1, std::memory_order_relaxed);
   }
   replaced.reset();
-  for (const auto& victim : evicted) report_eviction(*victim);
+  for (const auto& victim : evicted)
+    report_eviction(*victim);
   evicted.clear();
   // Room this shard could not give, or that concurrent puts took: from the other shards.
   if (over_budget()) {

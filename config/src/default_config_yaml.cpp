@@ -34,18 +34,21 @@ model_cache:
   format: safetensors
   compression: true
   cleanup_policy: lru       # lru, fifo, time or size
+  eviction: s3fifo          # memory order: lru, fifo, s3fifo, sieve or wtinylfu
 
 training_cache:
   size: 512                 # MB
   batch_buffer: 32
   prefetch: 4
   cleanup_policy: fifo
+  eviction: s3fifo
 
 system_cache:
   size: 256                 # MB
   temp_dir: .cache/temp
   max_age: 86400            # seconds
   cleanup_policy: time
+  eviction: s3fifo
 
 logging:
   level: info               # trace, debug, info, warn, error, critical or off

@@ -33,10 +33,12 @@ constexpr std::string_view toml_disk_keys[] = {"path", "use_mmap", "cleanup_inte
 // The same in both forms.
 constexpr std::string_view resources_keys[] = {"min_available_memory", "min_free_disk",
                                                "check_interval"};
-constexpr std::string_view model_cache_keys[] = {"size", "format", "compression", "cleanup_policy"};
+constexpr std::string_view model_cache_keys[] = {"size", "format", "compression", "cleanup_policy",
+                                                 "eviction"};
 constexpr std::string_view training_cache_keys[] = {"size", "batch_buffer", "prefetch",
-                                                    "cleanup_policy"};
-constexpr std::string_view system_cache_keys[] = {"size", "temp_dir", "max_age", "cleanup_policy"};
+                                                    "cleanup_policy", "eviction"};
+constexpr std::string_view system_cache_keys[] = {"size", "temp_dir", "max_age", "cleanup_policy",
+                                                  "eviction"};
 constexpr std::string_view logging_keys[] = {"level"};
 
 constexpr std::uint32_t max_uint32 = std::numeric_limits<std::uint32_t>::max();
@@ -312,6 +314,9 @@ class settings_reader {
     model.with("cleanup_policy", [&](const auto& n, const auto& p) {
       cfg_.model_cache.policy = read_cleanup_policy(n, p);
     });
+    model.with("eviction", [&](const auto& n, const auto& p) {
+      cfg_.model_cache.eviction = read_memory_policy(n, p);
+    });
   }
 
   void read_training_cache(const setting_node& node, const std::string& path) {
@@ -330,6 +335,9 @@ class settings_reader {
     training.with("cleanup_policy", [&](const auto& n, const auto& p) {
       cfg_.training_cache.policy = read_cleanup_policy(n, p);
     });
+    training.with("eviction", [&](const auto& n, const auto& p) {
+      cfg_.training_cache.eviction = read_memory_policy(n, p);
+    });
   }
 
   void read_system_cache(const setting_node& node, const std::string& path) {
@@ -345,6 +353,9 @@ class settings_reader {
     });
     system.with("cleanup_policy", [&](const auto& n, const auto& p) {
       cfg_.system_cache.policy = read_cleanup_policy(n, p);
+    });
+    system.with("eviction", [&](const auto& n, const auto& p) {
+      cfg_.system_cache.eviction = read_memory_policy(n, p);
     });
   }
 

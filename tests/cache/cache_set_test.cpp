@@ -38,12 +38,15 @@ class CacheSetTest : public ::testing::Test {
 };
 
 TEST_F(CacheSetTest, OpensThreeIndependentCachesWithTheirProfiles) {
+  config_.training_cache.eviction = memory_policy::wtinylfu;
   auto set = open();
   EXPECT_EQ(set->model().memory().capacity_bytes(), 4u << 20);
   EXPECT_EQ(set->training().memory().capacity_bytes(), 2u << 20);
   EXPECT_EQ(set->system().memory().capacity_bytes(), 1u << 20);
-  EXPECT_EQ(set->model().memory().policy(), memory_policy::lru);
-  EXPECT_EQ(set->training().memory().policy(), memory_policy::fifo);
+  // Each profile's memory order is its `eviction` setting, whatever its cleanup policy.
+  EXPECT_EQ(set->model().memory().policy(), config_.model_cache.eviction);
+  EXPECT_EQ(set->training().memory().policy(), memory_policy::wtinylfu);
+  EXPECT_EQ(set->system().memory().policy(), config_.system_cache.eviction);
   ASSERT_NE(set->model().disk(), nullptr);
   ASSERT_NE(set->training().disk(), nullptr);
   EXPECT_EQ(set->system().disk(), nullptr);

@@ -353,7 +353,8 @@ TEST(MemoryTier, OneWeightMakesCapacityAnEntryCount) {
   memory_tier_options o = one_shard(3);
   o.weight = entry_weight::one;
   memory_tier tier(o);
-  for (char k : std::string("abcd")) tier.put(std::string(1, k), value_of(10000));
+  for (char k : std::string("abcd"))
+    tier.put(std::string(1, k), value_of(10000));
   EXPECT_EQ(tier.bytes_used(), 3u);
   EXPECT_EQ(present(tier, "abcd"), "bcd");
 }
@@ -389,11 +390,14 @@ TEST_P(MemoryTierScan, HotSetSurvivesAScanAsThePolicyPromises) {
     return false;
   };
   for (int round = 0; round < 3; ++round) {
-    for (int i = 0; i < 5; ++i) request("hot" + std::to_string(i));
+    for (int i = 0; i < 5; ++i)
+      request("hot" + std::to_string(i));
   }
-  for (int i = 0; i < 100; ++i) request("scan" + std::to_string(i));
+  for (int i = 0; i < 100; ++i)
+    request("scan" + std::to_string(i));
   int hot_hits = 0;
-  for (int i = 0; i < 5; ++i) hot_hits += request("hot" + std::to_string(i)) ? 1 : 0;
+  for (int i = 0; i < 5; ++i)
+    hot_hits += request("hot" + std::to_string(i)) ? 1 : 0;
   EXPECT_EQ(hot_hits, expected_hot_hits);
 }
 

@@ -49,6 +49,7 @@ void expect_seed_defaults(const cache_config& cfg) {
   EXPECT_EQ(cfg.model_cache.format, "safetensors");
   EXPECT_TRUE(cfg.model_cache.compression);
   EXPECT_EQ(cfg.model_cache.policy, cleanup_policy::lru);
+  EXPECT_EQ(cfg.model_cache.eviction, memory_policy::s3fifo);
   EXPECT_EQ(cfg.training_cache.size_bytes, 512 * mb);
   EXPECT_EQ(cfg.training_cache.batch_buffer, 32u);
   EXPECT_EQ(cfg.training_cache.prefetch, 4u);
@@ -140,7 +141,7 @@ cache:
   eviction_threshold: 0.75
   resources: {min_available_memory: 2GiB, min_free_disk: 20GB, check_interval: 30s}
 model_cache: {size: 2GiB, format: "safetensors", compression: false, cleanup_policy: "size"}
-training_cache: {size: 256, batch_buffer: 64, prefetch: 0, cleanup_policy: "lru"}
+training_cache: {size: 256, batch_buffer: 64, prefetch: 0, cleanup_policy: "lru", eviction: sieve}
 system_cache: {size: 128MB, temp_dir: "/tmp/larder", max_age: 1d, cleanup_policy: "fifo"}
 logging: {level: DEBUG}
 )",
@@ -165,6 +166,7 @@ logging: {level: DEBUG}
   EXPECT_EQ(cfg.training_cache.batch_buffer, 64u);
   EXPECT_EQ(cfg.training_cache.prefetch, 0u);
   EXPECT_EQ(cfg.training_cache.policy, cleanup_policy::lru);
+  EXPECT_EQ(cfg.training_cache.eviction, memory_policy::sieve);
   EXPECT_EQ(cfg.system_cache.size_bytes, 128 * mb);
   EXPECT_EQ(cfg.system_cache.temp_dir, "/tmp/larder");
   EXPECT_EQ(cfg.system_cache.max_age, seconds{86400});
@@ -522,8 +524,12 @@ INSTANTIATE_TEST_SUITE_P(
                        "cache.memory.size", "150%", not_a_size},
         bad_value_case{"memory_size_table", false, "cache: {memory: {size: {mb: 1}}}",
                        "cache.memory.size", "{mb: 1}", not_a_size},
+        bad_value_case{"profile_eviction", false, "model_cache: {eviction: lfu}",
+                       "model_cache.eviction", "lfu",
+                       "is not a memory policy; accepted: lru, fifo, s3fifo, sieve, wtinylfu"},
         bad_value_case{"memory_type", false, "cache: {memory: {type: lfu}}", "cache.memory.type",
-                       "lfu", "is not a memory policy; accepted: lru, fifo, s3fifo, sieve, wtinylfu"},
+                       "lfu",
+                       "is not a memory policy; accepted: lru, fifo, s3fifo, sieve, wtinylfu"},
         bad_value_case{"policy", false, "cache: {policy: arc}", "cache.policy", "arc",
                        "accepted: lru, fifo, s3fifo, sieve, wtinylfu"},
         bad_value_case{"memory_compression", false, "cache: {memory: {compression: maybe}}",
@@ -717,12 +723,12 @@ INSTANTIATE_TEST_SUITE_P(
         unknown_key_case{"yaml_disk", false, "cache: {disk: {pth: x}}", "cache.disk.pth",
                          "size, path, cleanup_interval, use_mmap"},
         unknown_key_case{"yaml_model_cache", false, "model_cache: {fmt: x}", "model_cache.fmt",
-                         "size, format, compression, cleanup_policy"},
+                         "size, format, compression, cleanup_policy, eviction"},
         unknown_key_case{"yaml_training_cache", false, "training_cache: {prefetchh: 1}",
                          "training_cache.prefetchh",
-                         "size, batch_buffer, prefetch, cleanup_policy"},
+                         "size, batch_buffer, prefetch, cleanup_policy, eviction"},
         unknown_key_case{"yaml_system_cache", false, "system_cache: {tmp: x}", "system_cache.tmp",
-                         "size, temp_dir, max_age, cleanup_policy"},
+                         "size, temp_dir, max_age, cleanup_policy, eviction"},
         unknown_key_case{"yaml_logging", false, "logging: {lvl: info}", "logging.lvl", "level"},
         unknown_key_case{"toml_top", true, "[caches]\npolicy = \"lru\"", "caches",
                          "cache, model_cache, training_cache, system_cache, logging"},
@@ -737,7 +743,8 @@ INSTANTIATE_TEST_SUITE_P(
         unknown_key_case{"toml_disk", true, "[cache.disk]\nsize = 1", "cache.disk.size",
                          "path, use_mmap, cleanup_interval"},
         unknown_key_case{"toml_profile", true, "[training_cache]\nbatch = 1",
-                         "training_cache.batch", "size, batch_buffer, prefetch, cleanup_policy"},
+                         "training_cache.batch",
+                         "size, batch_buffer, prefetch, cleanup_policy, eviction"},
         unknown_key_case{"toml_logging", true, "[logging]\nfile = \"x\"", "logging.file", "level"}),
     [](const auto& info) { return std::string{info.param.name}; });
 

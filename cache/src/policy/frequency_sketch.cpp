@@ -68,14 +68,16 @@ void frequency_sketch::record(std::uint64_t hash) {
 
 unsigned frequency_sketch::estimate(std::uint64_t hash) const {
   unsigned smallest = max_count;
-  for (int row = 0; row < rows; ++row) smallest = std::min(smallest, counter(counter_index(hash, row)));
+  for (int row = 0; row < rows; ++row)
+    smallest = std::min(smallest, counter(counter_index(hash, row)));
   return smallest + (doorkeeper_has(hash) ? 1 : 0);
 }
 
 void frequency_sketch::age() {
   // Halves all 16 counters of a word at once: shift, then drop the bit each counter received
   // from its upper neighbour.
-  for (std::uint64_t& word : counters_) word = (word >> 1) & 0x7777777777777777ull;
+  for (std::uint64_t& word : counters_)
+    word = (word >> 1) & 0x7777777777777777ull;
   std::fill(doorkeeper_.begin(), doorkeeper_.end(), 0);
   accesses_ /= 2;
 }

@@ -5,8 +5,8 @@
 namespace larder {
 
 void s3fifo_policy::set_capacity(std::uint64_t weight) {
-  small_capacity_ = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(
-                                                   static_cast<double>(weight) * small_share));
+  small_capacity_ = std::max<std::uint64_t>(
+      1, static_cast<std::uint64_t>(static_cast<double>(weight) * small_share));
   main_capacity_ = weight > small_capacity_ ? weight - small_capacity_ : 0;
   ghost_.set_capacity(static_cast<std::uint64_t>(static_cast<double>(weight) * ghost_share));
 }

@@ -53,7 +53,8 @@ TEST(GhostQueue, TooHeavyAGhostIsNotRemembered) {
 TEST(GhostQueue, ShrinkingForgetsTheOldest) {
   ghost_queue g;
   g.set_capacity(10);
-  for (std::uint64_t k = 1; k <= 5; ++k) g.add(k, 2);
+  for (std::uint64_t k = 1; k <= 5; ++k)
+    g.add(k, 2);
   g.set_capacity(4);
   EXPECT_EQ(g.size(), 2u);
   EXPECT_TRUE(g.contains(4));

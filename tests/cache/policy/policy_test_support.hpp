@@ -59,7 +59,8 @@ class policy_driver {
   // Several requests; returns the number of hits.
   int access_all(const std::vector<std::string>& keys) {
     int hits = 0;
-    for (const auto& k : keys) hits += access(k) ? 1 : 0;
+    for (const auto& k : keys)
+      hits += access(k) ? 1 : 0;
     return hits;
   }
   const std::vector<std::string>& evicted() const { return evicted_keys_; }

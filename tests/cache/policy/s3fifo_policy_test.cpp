@@ -46,7 +46,8 @@ TEST(S3FifoPolicy, SmallQueueFiltersOneHitWondersIntoTheGhost) {
 TEST(S3FifoPolicy, MainQueueIsATwoBitClock) {
   // Entries of weight 2 are heavier than S's share (1 of 10): they go straight to M.
   policy_driver cache(std::make_unique<s3fifo_policy>(), 10);
-  for (const char* k : {"A", "B", "C", "D", "E"}) cache.access(k, 2);
+  for (const char* k : {"A", "B", "C", "D", "E"})
+    cache.access(k, 2);
   EXPECT_EQ(s3fifo(cache).main_weight(), 10u);
   EXPECT_TRUE(cache.access("A", 2));
   EXPECT_TRUE(cache.access("A", 2));
@@ -73,9 +74,12 @@ TEST(S3FifoPolicy, KeepsAHotSetThroughAScanThatFlushesLru) {
   auto run = [](std::unique_ptr<eviction_policy> policy) {
     policy_driver cache(std::move(policy), 20);
     std::vector<std::string> hot;
-    for (int i = 0; i < 5; ++i) hot.push_back("hot" + std::to_string(i));
-    for (int round = 0; round < 3; ++round) cache.access_all(hot);
-    for (int i = 0; i < 100; ++i) cache.access("scan" + std::to_string(i));
+    for (int i = 0; i < 5; ++i)
+      hot.push_back("hot" + std::to_string(i));
+    for (int round = 0; round < 3; ++round)
+      cache.access_all(hot);
+    for (int i = 0; i < 100; ++i)
+      cache.access("scan" + std::to_string(i));
     return cache.access_all(hot);
   };
   EXPECT_EQ(run(std::make_unique<s3fifo_policy>()), 5);

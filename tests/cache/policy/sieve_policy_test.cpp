@@ -14,7 +14,7 @@ using keys = std::vector<std::string>;
 
 TEST(SievePolicy, HandSkipsVisitedEntriesAndStaysWhereItStopped) {
   policy_driver cache(std::make_unique<sieve_policy>(), 4);
-  cache.access_all({"A", "B", "C", "D"});  // queue, head to tail: D C B A
+  cache.access_all({"A", "B", "C", "D"});      // queue, head to tail: D C B A
   EXPECT_EQ(cache.access_all({"A", "C"}), 2);  // A and C visited
 
   // E: the hand starts at the tail; A is visited (cleared, passed), B is not: B goes, and the

@@ -84,6 +84,9 @@ struct model_cache_profile {
   std::string format = "safetensors";
   bool compression = true;
   cleanup_policy policy = cleanup_policy::lru;
+  // The order in which its memory tier evicts (`eviction:`). The defaults of the three profiles
+  // come from the miss ratios in bench/RESULTS.md; the README says why each.
+  memory_policy eviction = memory_policy::s3fifo;
 
   bool operator==(const model_cache_profile&) const = default;
 };
@@ -93,6 +96,7 @@ struct training_cache_profile {
   std::uint32_t batch_buffer = 32;
   std::uint32_t prefetch = 4;
   cleanup_policy policy = cleanup_policy::fifo;
+  memory_policy eviction = memory_policy::s3fifo;
 
   bool operator==(const training_cache_profile&) const = default;
 };
@@ -102,6 +106,7 @@ struct system_cache_profile {
   std::filesystem::path temp_dir = ".cache/temp";
   std::chrono::seconds max_age{86400};
   cleanup_policy policy = cleanup_policy::time;
+  memory_policy eviction = memory_policy::s3fifo;
 
   bool operator==(const system_cache_profile&) const = default;
 };
