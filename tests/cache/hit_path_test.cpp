@@ -45,15 +45,20 @@ struct allocation_counter {
   long count() const { return allocations.load(); }
 };
 
-memory_tier_options small_tier() {
+memory_tier_options small_tier(memory_policy policy = memory_policy::lru) {
   memory_tier_options o;
   o.capacity_bytes = 1 << 20;
+  o.policy = policy;
   return o;
 }
 
-TEST(HitPath, TryGetHitDoesNotAllocate) {
+// Every policy: hits go to per-thread buffers (lru, wtinylfu), into the entry (s3fifo, sieve),
+// or nowhere (fifo); none of them may allocate.
+class HitPathPolicies : public ::testing::TestWithParam<memory_policy> {};
+
+TEST_P(HitPathPolicies, TryGetHitDoesNotAllocate) {
   asio::io_context ctx;
-  cache_manager cache(ctx.get_executor(), small_tier());
+  cache_manager cache(ctx.get_executor(), small_tier(GetParam()));
   cache.memory().put("sample/000001", blob::copy_of(std::string_view("bytes")));
   long allocated = 0;
   {
@@ -64,6 +69,9 @@ TEST(HitPath, TryGetHitDoesNotAllocate) {
   }
   EXPECT_EQ(allocated, 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Policies, HitPathPolicies, ::testing::ValuesIn(all_memory_policies),
+                         [](const auto& info) { return std::string(to_string(info.param)); });
 
 // Runs n hits inside one coroutine; returns {allocations during the hits, handlers run}.
 std::pair<long, std::size_t> run_hits(int n, bool via_get_or_load) {
