@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cctype>
 #include <charconv>
 #include <iostream>
@@ -166,6 +167,9 @@ int replay(const replay_options& options) {
   std::vector<size_request> sizes;
   for (const std::string& text : options.sizes)
     sizes.push_back(parse_cache_size(text, options.ignore_size));
+  if (policies.empty() || sizes.empty()) {
+    throw usage_error("give at least one --policy and one --size");
+  }
   if (options.plot && !gnuplot_available()) {
     std::cerr << "larder replay: --plot needs gnuplot, which is not installed (Debian: apt-get "
                  "install gnuplot-nox)\n";
@@ -227,7 +231,9 @@ int replay(const replay_options& options) {
       std::cout << fmt::format(", working set {} objects, {}", measured->objects,
                                describe_size(measured->bytes, false));
     }
-    std::cout << fmt::format("; {} shard{}, {}\n", options.shards, options.shards == 1 ? "" : "s",
+    // The memory tier rounds the shard count up to a power of two.
+    const std::size_t shards = std::bit_ceil(options.shards);
+    std::cout << fmt::format("; {} shard{}, {}\n", shards, shards == 1 ? "" : "s",
                              options.ignore_size      ? "every object counted as 1"
                              : options.count_overhead ? "entries weighed with their overhead"
                                                       : "value bytes counted");
@@ -304,8 +310,8 @@ void add_replay_command(CLI::App& app, int& exit_status) {
                    "overhead included (default: value bytes only, as cache simulators count)");
   replay
       ->add_option("--shards", options->shards,
-                   "Memory tier shards (default 1: the policy's exact order; more shards show "
-                   "how sharding changes the eviction order)")
+                   "Memory tier shards, rounded up to a power of two (default 1: the policy's "
+                   "exact order; more shards show how sharding changes the eviction order)")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1024}));
   replay

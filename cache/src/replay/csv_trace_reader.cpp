@@ -53,8 +53,9 @@ std::optional<std::string_view> csv_trace_reader::next_line() {
         fail(fmt::format("the line is longer than {} bytes: is this a csv trace?", max_line_bytes));
       }
       if (file_.read_more()) continue;
+      // The last line, without a \n. read_more() may have moved the bytes, even adding none.
+      text = file_.available();
       if (text.empty()) return std::nullopt;
-      // The last line, without a \n. read_more() added nothing, so `text` is still valid.
       length = consumed = text.size();
     }
     file_.consume(consumed);
