@@ -11,6 +11,7 @@ packages=(
   libxxhash-dev        # xxh3: key hashing and on-disk checksums
   libcli11-dev         # the larder command's argument parsing
   fio                  # the baseline the disk benchmarks compare against
+  gnuplot-nox          # larder replay --plot
 )
 
 missing=()

@@ -1,13 +1,17 @@
 // Runs the built `larder` binary as a subprocess and checks its output and exit codes.
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <utility>
 
 #include <gtest/gtest.h>
+
+#include "scratch_directory.hpp"
 
 namespace {
 
@@ -143,6 +147,111 @@ TEST(LarderCommand, ConfigRejectsAnUnknownKey) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(contains(r.output, "cache.memroy")) << r.output;
   std::filesystem::remove(file);
+}
+
+// A, B and C of 100, 200 and 100 bytes: A B A C B (the replay tests' worked example).
+constexpr const char* small_trace =
+    "timestamp,key,size\n1,A,100\n2,B,200\n3,A,100\n4,C,100\n5,B,200\n";
+
+TEST(LarderReplay, CsvOutputHasTheHeaderAndARowPerPolicyAndSize) {
+  larder::testing::scratch_directory scratch;
+  const auto trace = scratch.write("t.csv", small_trace);
+  auto r = run("replay " + trace.string() + " --policy lru,fifo --size 2,3 --ignore-size --csv");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output,
+            "policy,size,requests,object_miss_ratio,byte_miss_ratio\n"
+            "lru,2,5,0.800000,0.800000\n"
+            "lru,3,5,0.600000,0.600000\n"
+            "fifo,2,5,0.600000,0.600000\n"
+            "fifo,3,5,0.600000,0.600000\n");
+}
+
+// 50% of a working set of 400 bytes: 200 bytes, room for B alone or for A and C.
+TEST(LarderReplay, TablePrintsPercentagesOfTheWorkingSet) {
+  larder::testing::scratch_directory scratch;
+  const auto trace = scratch.write("t.csv", small_trace);
+  auto r = run("replay " + trace.string() + " --policy lru --size 50%,300");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "5 requests, working set 3 objects, 400 B")) << r.output;
+  EXPECT_TRUE(contains(r.output,
+                       "policy  cache size   requests  object miss ratio  byte miss "
+                       "ratio\n"))
+      << r.output;
+  EXPECT_TRUE(contains(r.output,
+                       "lru     50% (200 B)         5             1.0000           "
+                       "1.0000\n"))
+      << r.output;
+  EXPECT_TRUE(contains(r.output,
+                       "lru     300 B               5             0.8000           "
+                       "0.8571\n"))
+      << r.output;
+}
+
+TEST(LarderReplay, BadTraceExitsWithTheBadInputCodeNamingTheLine) {
+  larder::testing::scratch_directory scratch;
+  const auto csv = scratch.write("bad.csv", "timestamp,key,size\n1,A,100\n2,B,lots\n");
+  auto r = run("replay " + csv.string() + " --size 1MB");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "bad.csv:3: the size \"lots\" is not a whole number of bytes"))
+      << r.output;
+  const auto oracle = scratch.write("short.oracleGeneral", std::string(30, '\0'));
+  r = run("replay " + oracle.string() + " --size 1MB");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "truncated record at byte offset 24: 6 of 24 bytes")) << r.output;
+  r = run("replay " + (scratch.path() / "absent.csv").string() + " --size 1MB");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "cannot open")) << r.output;
+}
+
+TEST(LarderReplay, BadArgumentsAreUsageErrors) {
+  larder::testing::scratch_directory scratch;
+  const auto trace = scratch.write("t.csv", small_trace);
+  const auto txt = scratch.write("t.txt", small_trace);
+  const std::string file = trace.string();
+  const std::pair<std::string, std::string> cases[] = {
+      {file + " --size 4XB", "--size \"4XB\" is not a size"},
+      {file + " --size 1.5", "--size \"1.5\" is not a size"},
+      {file + " --size 0", "--size \"0\" is not a size"},
+      {file + " --policy arc --size 1", "--policy \"arc\" is not a policy; use all, lru, fifo"},
+      {file + " --size 200MB --ignore-size", "with --ignore-size a size is a number of objects"},
+      {file + " --size 10 --ignore-size --count-overhead", "do not go together"},
+      {file + " --size 1% --ignore-size", "--size 1% of a working set of 3 objects is nothing"},
+      {txt.string() + " --size 1MB", "cannot tell the format of"},
+      {file + " --size 1MB --format parquet", "--format \"parquet\" is not a trace format"},
+      {file, "--size is required"},
+  };
+  for (const auto& [args, message] : cases) {
+    auto r = run("replay " + args);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
+    EXPECT_TRUE(contains(r.output, message)) << args << "\n" << r.output;
+  }
+  // The format from --format when the name does not tell.
+  EXPECT_EQ(run("replay " + txt.string() + " --size 1MB --format csv").exit_code, 0);
+}
+
+TEST(LarderReplay, HelpDescribesTheFormatsAndOptions) {
+  auto r = run("replay --help");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  for (const char* text : {"oracleGeneral", "--policy", "--size", "--ignore-size",
+                           "--count-overhead", "--shards", "--csv", "--plot", "gnuplot-nox"}) {
+    EXPECT_TRUE(contains(r.output, text)) << text << "\n" << r.output;
+  }
+  EXPECT_TRUE(contains(run("--help").output, "replay"));
+}
+
+TEST(LarderReplay, PlotDrawsAPng) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "gnuplot is not installed (Debian: gnuplot-nox)";
+  }
+  larder::testing::scratch_directory scratch;
+  const auto trace = scratch.write("t.csv", small_trace);
+  const auto png = scratch.path() / "mrc.png";
+  auto r = run("replay " + trace.string() + " --size 100,200,300,400 --plot " + png.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(png, std::ios::binary);
+  std::string magic(8, '\0');
+  in.read(magic.data(), 8);
+  EXPECT_EQ(magic, "\x89PNG\r\n\x1a\n") << r.output;
 }
 
 }  // namespace

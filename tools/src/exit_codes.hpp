@@ -7,7 +7,7 @@ enum exit_code : int {
   exit_ok = 0,
   // The command ran and found a problem (for demo: a sample came back with wrong bytes).
   exit_failure = 1,
-  // Bad arguments or configuration: nothing was done.
+  // Bad arguments, configuration or input (for replay: a malformed trace): no result.
   exit_usage = 2,
   // An unexpected error stopped the command.
   exit_internal = 3,

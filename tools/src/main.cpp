@@ -9,6 +9,7 @@
 #include "config_command.hpp"
 #include "demo_command.hpp"
 #include "exit_codes.hpp"
+#include "replay_command.hpp"
 #include "serve_command.hpp"
 
 int main(int argc, char** argv) {
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   add_demo_command(app, exit_status);
   add_config_command(app, exit_status);
   add_serve_command(app, exit_status);
+  add_replay_command(app, exit_status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
