@@ -176,7 +176,12 @@ struct region {
     latest_expiry =
         expires_at_unix_ns == 0 ? never_expires : std::max(latest_expiry, expires_at_unix_ns);
   }
-  bool needs_sync = false;  // written since the last flush's fdatasync
+  // Writes to its file completed, and how many of them an fdatasync has finished after. A flush
+  // syncs the region while they differ and catches writes_synced up only once its own sync has
+  // finished, so a flush that runs while another is syncing syncs too, instead of returning
+  // before the data is durable.
+  std::uint64_t writes_done = 0;
+  std::uint64_t writes_synced = 0;
 };
 
 // What a relocation copies out of a region before the region goes.
@@ -237,7 +242,10 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
   // Buffers of regions that finished writing, reused by the next regions: a fresh 32 MiB buffer
   // costs a page fault per 4 KiB on first touch, which was half the CPU of a fill.
   std::vector<std::shared_ptr<io::aligned_buffer>> spare_buffers;
-  bool directory_dirty = false;
+  // Region files created or deleted, and how many of those changes a directory sync has
+  // finished after (as writes_done and writes_synced for a region).
+  std::uint64_t directory_changes = 0;
+  std::uint64_t directory_changes_synced = 0;
   bool admitting = true;
   bool compacting = false;   // one cleanup pass at a time
   bool reinserting = false;  // one reinsertion at a time (design note 2)
@@ -321,7 +329,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     index.erase_region(r.slot);
     std::error_code ec;
     fs::remove(directory.regions_path() / region_file_name(r.seq), ec);
-    directory_dirty = true;
+    ++directory_changes;
     ++counts.regions_reclaimed;
     slots[r.slot].reset();
   }
@@ -436,7 +444,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     write_region_header(r->buffer->data(), r->seq);
     r->write_pos = region_header_size;
     r->open = true;
-    directory_dirty = true;
+    ++directory_changes;
     open_region = r.get();
     region* raw = r.get();
     *free_slot = std::move(r);
@@ -596,7 +604,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
                                          [&](const auto& r) { return r && r->seq == seq; });
       if (!owned && fs::remove(directory.regions_path() / region_file_name(seq), ec)) {
         ++removed;
-        directory_dirty = true;
+        ++directory_changes;
       }
     }
     return removed;
@@ -667,7 +675,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
       region* r = self->slots[slot].get();
       if (r != nullptr && r->seq == seq) {
         --r->pending_writes;
-        r->needs_sync = true;
+        ++r->writes_done;
         if (!r->open && r->pending_writes == 0) self->retire_buffer(*r);
       }
       ++self->counts.writes;
@@ -713,25 +721,36 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
       if (open_region != nullptr) write_out(*open_region);
     }
     co_await wait_for_writes();
-    std::vector<std::shared_ptr<io::file>> to_sync;
+    struct file_to_sync {
+      std::shared_ptr<io::file> file;
+      std::uint16_t slot;
+      std::uint64_t seq;
+      std::uint64_t writes_done;
+    };
+    std::vector<file_to_sync> to_sync;
+    std::uint64_t changes = 0;
     bool sync_directory = false;
     {
       std::lock_guard lock(mu);
       if (degraded) co_return first_error;
       for (auto& r : slots) {
-        if (r && r->needs_sync) {
-          to_sync.push_back(r->file);
-          r->needs_sync = false;
+        if (r && r->writes_done != r->writes_synced) {
+          to_sync.push_back({r->file, r->slot, r->seq, r->writes_done});
         }
       }
-      sync_directory = std::exchange(directory_dirty, false);
+      changes = directory_changes;
+      sync_directory = changes != directory_changes_synced;
     }
     for (const auto& f : to_sync) {
-      const io::io_result result = co_await io.fsync(f->fd(), true);
+      const io::io_result result = co_await io.fsync(f.file->fd(), true);
+      std::lock_guard lock(mu);
       if (!result.ok()) {
-        std::lock_guard lock(mu);
-        degrade(result.error, "syncing " + f->path().filename().string());
+        degrade(result.error, "syncing " + f.file->path().filename().string());
         co_return result.error;
+      }
+      region* r = slots[f.slot].get();
+      if (r != nullptr && r->seq == f.seq) {
+        r->writes_synced = std::max(r->writes_synced, f.writes_done);
       }
     }
     if (sync_directory) {
@@ -742,6 +761,8 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
         degrade(e.code(), "syncing the regions directory");
         co_return e.code();
       }
+      std::lock_guard lock(mu);
+      directory_changes_synced = std::max(directory_changes_synced, changes);
     }
     co_return std::error_code{};
   }

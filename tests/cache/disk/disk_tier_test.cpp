@@ -1,5 +1,6 @@
 #include "larder/cache/disk_tier.hpp"
 
+#include <atomic>
 #include <fstream>
 #include <random>
 #include <string>
@@ -301,6 +302,35 @@ TEST_F(DiskTierTest, ATornWriteAfterAFlushLosesOnlyUnflushedEntries) {
     }
   }
   EXPECT_GT(flushed_writes, 0u);
+}
+
+// A flush that starts while another is syncing a region syncs it too, instead of returning before
+// the other's sync has made the data durable (compaction and reinsertion flush beside the
+// caller's flushes, and delete a region once their flush returns).
+TEST_F(DiskTierTest, AFlushDuringAnothersSyncSyncsToo) {
+  using faults = io::fault_injecting_file_io;
+  faults faulty(file_io_);
+  auto tier = open(options(), &faulty);
+  put_range(*tier, 0, 10);
+  EXPECT_FALSE(rt_.run(tier->flush()));
+  put_range(*tier, 10, 11);  // only the open region has data to sync now
+  std::atomic<int> fsyncs = 0;
+  faulty.inject_when(
+      [&](const faults::op_info& op) {
+        if (op.kind != faults::op_kind::fsync) return false;
+        ++fsyncs;
+        return true;
+      },
+      faults::fault::slow(500ms));
+  std::atomic<bool> first_done = false;
+  rt_.spawn([&]() -> asio::awaitable<void> {
+    EXPECT_FALSE(co_await tier->flush());
+    first_done = true;
+  });
+  ASSERT_TRUE(testing::eventually([&] { return fsyncs == 1; }));
+  EXPECT_FALSE(rt_.run(tier->flush()));
+  EXPECT_EQ(fsyncs, 2);  // its own fdatasync of the region the first flush is still syncing
+  EXPECT_TRUE(testing::eventually([&] { return first_done.load(); }));
 }
 
 // LRU eviction may delete a region that is not the oldest. After a crash, the scan must not

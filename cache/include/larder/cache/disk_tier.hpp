@@ -35,7 +35,7 @@
 // 5. Durability. flush() writes the open region's filled part (and the next put starts on a
 //    fresh block, so a flushed block is never rewritten), waits for every pending write, then
 //    fdatasyncs the region files and the directory: every put before a completed flush survives
-//    a crash. Without it a crash may lose recent puts, never return wrong bytes.
+//    a crash, also when flushes run concurrently (each syncs what another is still syncing). Without it a crash may lose recent puts, never return wrong bytes.
 // 6. Reopen. close() writes an index snapshot; open() loads it when it is valid and matches the
 //    region files, and deletes it before anything new is written. Otherwise (a crash) open()
 //    rebuilds the index by scanning every region in sequence order, keeping the entries whose
