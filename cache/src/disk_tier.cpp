@@ -395,6 +395,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     if (index.mark(hash, where)) ++slots[where.region_slot]->marks;
   }
 
+  // Counts a get hit on the entry at `where` and marks it for reinsertion. Takes mu.
   void count_hit(std::uint64_t hash, disk::entry_location where) {
     std::lock_guard lock(mu);
     ++counts.hits;

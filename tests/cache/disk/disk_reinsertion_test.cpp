@@ -1,6 +1,7 @@
 // Reinsertion (disk_tier.hpp, design note 2): an entry read while its region was live is copied
 // forward when the budget reclaims the region, within a bound, once per read, durably, and
 // without letting a crash bring back an older value.
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -59,12 +60,28 @@ class DiskReinsertionTest : public DiskTierTest {
     return scratch_.path() / "cache" / "regions" / name;
   }
 
-  // Puts keys 100 to 109 (all in region 1), reads keys 100 to 107, and fills regions until
-  // region 1 is gone. Returns the next key not put.
+  // Puts keys 100 to 109 (all in region 1), reads keys [first_read, end_read), and fills regions
+  // 2 and 3: the next put opens region 4, which starts the reclaim of region 1. Returns the next
+  // key not put.
+  int read_then_fill_to_the_budget(disk_tier& tier, int first_read, int end_read) {
+    const int next = put_until(tier, 100, [&] { return tier.stats().insertions == 10; });
+    expect_all(tier, first_read, end_read);
+    return put_until(tier, next, [&] { return tier.stats().regions == 3; });
+  }
+
+  // Reads keys 100 to 107 and fills regions until region 1 is gone. Returns the next key not put.
   int read_eight_then_reclaim_their_region(disk_tier& tier) {
-    int next = put_until(tier, 100, [&] { return tier.stats().insertions == 10; });
-    expect_all(tier, 100, 108);
+    const int next = read_then_fill_to_the_budget(tier, 100, 108);
     return put_until(tier, next, [&] { return !fs::exists(region_file(1)); });
+  }
+
+  // Puts from key `next` until region 4 opens (or the tier degrades).
+  void open_region_four(disk_tier& tier, int next) {
+    put_until(tier, next, [&] { return tier.stats().regions == 4 || tier.stats().degraded; });
+  }
+
+  static bool reads_a_whole_region(const faults::op_info& op) {
+    return op.kind == faults::op_kind::read && op.length == region;
   }
 
   // How many of 100 to 107 a quarter region takes back: 5 of 3 KiB entries in 16 KiB.
@@ -73,8 +90,7 @@ class DiskReinsertionTest : public DiskTierTest {
 
 TEST_F(DiskReinsertionTest, AnEntryReadWhileLiveSurvivesItsRegionsReclaimAndItsNeighbourDoesNot) {
   auto tier = open(small_options());
-  int next = put_until(*tier, 100, [&] { return tier->stats().insertions == 10; });
-  EXPECT_EQ(get(*tier, key_for(103)), value_for(103));
+  const int next = read_then_fill_to_the_budget(*tier, 103, 104);
   put_until(*tier, next, [&] { return !fs::exists(region_file(1)); });
   const auto s = tier->stats();
   EXPECT_EQ(s.reinsertions, 1u);
@@ -218,15 +234,11 @@ TEST_F(DiskReinsertionTest, AFailedFlushKeepsTheRegion) {
   faults faulty(file_io_);
   {
     auto tier = open(small_options(), &faulty);
-    int next = put_until(*tier, 100, [&] { return tier->stats().insertions == 10; });
-    expect_all(*tier, 100, 108);
-    // Up to the put that opens region 4 and starts the reclaim of region 1.
-    next = put_until(*tier, next, [&] { return tier->stats().regions == 3; });
+    const int next = read_then_fill_to_the_budget(*tier, 100, 108);
     faulty.inject_when([](const faults::op_info& op) { return op.kind == faults::op_kind::fsync; },
                        faults::fault::fail(std::errc::io_error));
-    put_until(*tier, next, [&] { return tier->stats().regions == 4 || tier->stats().degraded; });
-    const auto s = tier->stats();
-    EXPECT_TRUE(s.degraded);
+    open_region_four(*tier, next);
+    EXPECT_TRUE(tier->stats().degraded);
     EXPECT_TRUE(fs::exists(region_file(1)));
   }
   faulty.clear();
@@ -239,15 +251,9 @@ TEST_F(DiskReinsertionTest, AFailedFlushKeepsTheRegion) {
 TEST_F(DiskReinsertionTest, AFailedReadOfTheRegionDegradesAndMovesNothing) {
   faults faulty(file_io_);
   auto tier = open(small_options(), &faulty);
-  int next = put_until(*tier, 100, [&] { return tier->stats().insertions == 10; });
-  expect_all(*tier, 100, 108);
-  next = put_until(*tier, next, [&] { return tier->stats().regions == 3; });
-  faulty.inject_when(
-      [](const faults::op_info& op) {
-        return op.kind == faults::op_kind::read && op.length == region;
-      },
-      faults::fault::fail(std::errc::io_error));
-  put_until(*tier, next, [&] { return tier->stats().regions == 4 || tier->stats().degraded; });
+  const int next = read_then_fill_to_the_budget(*tier, 100, 108);
+  faulty.inject_when(reads_a_whole_region, faults::fault::fail(std::errc::io_error));
+  open_region_four(*tier, next);
   const auto s = tier->stats();
   EXPECT_TRUE(s.degraded);
   EXPECT_EQ(s.reinsertions, 0u);
@@ -259,14 +265,8 @@ TEST_F(DiskReinsertionTest, AFailedReadOfTheRegionDegradesAndMovesNothing) {
 TEST_F(DiskReinsertionTest, PutsDoNotWaitForAReinsertion) {
   faults faulty(file_io_);
   auto tier = open(small_options(), &faulty);
-  int next = put_until(*tier, 100, [&] { return tier->stats().insertions == 10; });
-  EXPECT_EQ(get(*tier, key_for(103)), value_for(103));
-  next = put_until(*tier, next, [&] { return tier->stats().regions == 3; });
-  faulty.inject_when(
-      [](const faults::op_info& op) {
-        return op.kind == faults::op_kind::read && op.length == region;
-      },
-      faults::fault::slow(3s));
+  int next = read_then_fill_to_the_budget(*tier, 103, 104);
+  faulty.inject_when(reads_a_whole_region, faults::fault::slow(3s));
   while (tier->stats().regions < 4) {
     ASSERT_TRUE(put(*tier, key_for(next), value_for(next)));
     ++next;

@@ -22,10 +22,11 @@
 //    Bounded so that it cannot starve puts: at most reinsertion_share of a region (a quarter by
 //    default) per reclaim, in the region's order; one reclaim at a time; and puts never wait for
 //    it: if the open region fills first, make_room drops the next region as before (the one
-//    being reclaimed is not a candidate). A region without marks, or whose marked entries are
-//    all gone, costs no read or no flush. If the read fails, the tier degrades (note 9) and the
-//    region is left to make_room, which drops it unread as without reinsertion. Marks live in
-//    memory only: a reopened tier starts with none. Compaction keeps an entry's mark.
+//    being reclaimed is not a candidate). A region without marks is dropped unread, as before;
+//    one whose marked entries have all been replaced or erased since costs the read, no flush.
+//    If the read fails, the tier degrades (note 9) and the region is left to make_room, which
+//    drops it unread as without reinsertion. Compaction keeps an entry's mark. Marks live in
+//    memory only: a reopened tier starts with none.
 // 3. Index. disk/disk_index.hpp: 12-byte slots and a mark bit, about 15.7 bytes of RAM per
 //    entry.
 // 4. Reads. The index gives region, offset and size; bytes of the open region or of a region
@@ -35,7 +36,8 @@
 // 5. Durability. flush() writes the open region's filled part (and the next put starts on a
 //    fresh block, so a flushed block is never rewritten), waits for every pending write, then
 //    fdatasyncs the region files and the directory: every put before a completed flush survives
-//    a crash, also when flushes run concurrently (each syncs what another is still syncing). Without it a crash may lose recent puts, never return wrong bytes.
+//    a crash, also when flushes run concurrently (each syncs what another is still syncing).
+//    Without it a crash may lose recent puts, never return wrong bytes.
 // 6. Reopen. close() writes an index snapshot; open() loads it when it is valid and matches the
 //    region files, and deletes it before anything new is written. Otherwise (a crash) open()
 //    rebuilds the index by scanning every region in sequence order, keeping the entries whose
