@@ -10,7 +10,7 @@
 // Each cell is a miss ratio (lower is better); "vs lru" is the relative reduction of the miss
 // ratio against LRU at the same size (positive: fewer misses than LRU).
 //
-//   build/release/bench/policy_miss_ratio_bench [--objects 200000] [--requests 4000000]
+//   build/release/bench/policy_miss_ratio_bench [--objects 100000] [--requests 2000000]
 //       [--threads 2]
 #include <cstdio>
 #include <cstdlib>
@@ -119,8 +119,8 @@ std::uint64_t arg_value(int& i, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::uint64_t objects = 200'000;
-  std::uint64_t requests = 4'000'000;
+  std::uint64_t objects = 100'000;
+  std::uint64_t requests = 2'000'000;
   unsigned threads = 2;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--objects") == 0) {

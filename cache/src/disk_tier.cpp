@@ -162,8 +162,9 @@ struct region {
   std::uint64_t last_read = 0;    // the tier's read clock at the last read, for lru eviction
   std::uint64_t live_bytes = 0;   // encoded bytes of the entries the index points at here
   unsigned pending_writes = 0;
+  std::uint32_t marks = 0;  // read marks set on its entries; 0: none to reinsert
   bool open = false;        // accepting puts
-  bool compacting = false;  // its entries are being moved: not a victim for make_room
+  bool compacting = false;  // its entries are being moved (compaction, reinsertion): not a victim
   std::vector<std::uint32_t> tombstone_tags;  // keys it erased, for the eviction log
   // The latest expiry (Unix ns) of the entries put into it: once past, every entry in it has
   // expired and cleanup drops it without reading it. 0: no entries yet; never_expires: an entry
@@ -175,12 +176,36 @@ struct region {
     latest_expiry =
         expires_at_unix_ns == 0 ? never_expires : std::max(latest_expiry, expires_at_unix_ns);
   }
-  bool needs_sync = false;  // written since the last flush's fdatasync
+  // Writes to its file completed, and how many of them an fdatasync has finished after. A flush
+  // syncs the region while they differ and catches writes_synced up only once its own sync has
+  // finished, so a flush that runs while another is syncing syncs too, instead of returning
+  // before the data is durable.
+  std::uint64_t writes_done = 0;
+  std::uint64_t writes_synced = 0;
+};
+
+// What a relocation copies out of a region before the region goes.
+enum class relocation {
+  compaction,   // every live entry, keeping its read mark, and the tombstones still needed
+  reinsertion,  // the marked live entries, up to reinsertion_share of a region, unmarked
+};
+
+// What one relocation did.
+struct relocation_result {
+  std::uint64_t entries_moved = 0;
+  std::uint64_t bytes_moved = 0;
+  std::uint64_t expired_dropped = 0;
+  bool appended = false;  // entries or tombstones went into the open region
+  bool removed = false;   // the region is gone
+  std::error_code error;
+  std::vector<std::uint32_t> moved_tags;  // reinsertion: the tags of the keys it moved
 };
 
 }  // namespace disk
 
 using disk::region;
+using disk::relocation;
+using disk::relocation_result;
 
 struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
   state(executor_type ex, io::file_io& file_io, disk_tier_options opts, disk::cache_directory dir)
@@ -217,9 +242,13 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
   // Buffers of regions that finished writing, reused by the next regions: a fresh 32 MiB buffer
   // costs a page fault per 4 KiB on first touch, which was half the CPU of a fill.
   std::vector<std::shared_ptr<io::aligned_buffer>> spare_buffers;
-  bool directory_dirty = false;
+  // Region files created or deleted, and how many of those changes a directory sync has
+  // finished after (as writes_done and writes_synced for a region).
+  std::uint64_t directory_changes = 0;
+  std::uint64_t directory_changes_synced = 0;
   bool admitting = true;
-  bool compacting = false;  // one cleanup pass at a time
+  bool compacting = false;   // one cleanup pass at a time
+  bool reinserting = false;  // one reinsertion at a time (design note 2)
   bool degraded = false;
   bool closed = false;
   std::error_code first_error;
@@ -271,13 +300,16 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
   }
 
   // Evicts a written region: first records, durably, the keys it decided if an older region
-  // might still hold earlier values of them (eviction_log.hpp). Returns false, evicting nothing,
-  // when the record cannot be written (the tier degrades). REQUIRES: mu held.
-  bool evict(region& r) {
+  // might still hold earlier values of them (eviction_log.hpp). `moved` are keys it decided whose
+  // entries reinsertion copied forward: listed too, so that if a crash lost the copies the scan
+  // finds a miss, never an older value. Returns false, evicting nothing, when the record cannot
+  // be written (the tier degrades). REQUIRES: mu held.
+  bool evict(region& r, std::span<const std::uint32_t> moved = {}) {
     const bool older_exists =
         std::any_of(slots.begin(), slots.end(), [&](const auto& o) { return o && o->seq < r.seq; });
     if (older_exists) {
       std::vector<std::uint32_t> tags = r.tombstone_tags;
+      tags.insert(tags.end(), moved.begin(), moved.end());
       index.for_each([&](std::uint32_t tag, disk::entry_location where) {
         if (where.region_slot == r.slot) tags.push_back(tag);
       });
@@ -297,27 +329,77 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     index.erase_region(r.slot);
     std::error_code ec;
     fs::remove(directory.regions_path() / region_file_name(r.seq), ec);
-    directory_dirty = true;
+    ++directory_changes;
     ++counts.regions_reclaimed;
     slots[r.slot].reset();
+  }
+
+  // The region the budget evicts next: the oldest (fifo) or least recently read (lru) written
+  // region, or null when every region is open, being written or having its entries moved.
+  // REQUIRES: mu held.
+  region* next_victim() {
+    region* victim = nullptr;
+    for (auto& r : slots) {
+      if (!r || r->open || r->pending_writes != 0 || r->buffer || r->compacting) continue;
+      const bool better = victim == nullptr || (options.eviction == region_eviction::lru
+                                                    ? std::tie(r->last_read, r->seq) <
+                                                          std::tie(victim->last_read, victim->seq)
+                                                    : r->seq < victim->seq);
+      if (better) victim = r.get();
+    }
+    return victim;
   }
 
   // Makes room for one more region within the budget. REQUIRES: mu held.
   bool make_room() {
     while (region_count() + 1 > max_regions) {
-      region* victim = nullptr;
-      for (auto& r : slots) {
-        if (!r || r->open || r->pending_writes != 0 || r->buffer || r->compacting) continue;
-        const bool better = victim == nullptr || (options.eviction == region_eviction::lru
-                                                      ? std::tie(r->last_read, r->seq) <
-                                                            std::tie(victim->last_read, victim->seq)
-                                                      : r->seq < victim->seq);
-        if (better) victim = r.get();
-      }
+      region* victim = next_victim();
       if (victim == nullptr) return false;  // everything is still being written
       if (!evict(*victim)) return false;
     }
     return true;
+  }
+
+  // Once the budget is full, starts the reclaim of the region make_room would evict next, in
+  // the background, if a get marked entries in it (design note 2). REQUIRES: mu held.
+  void reinsert_ahead() {
+    if (!options.reinsertion || reinserting || closed || degraded || region_count() < max_regions) {
+      return;
+    }
+    region* victim = next_victim();
+    if (victim == nullptr || victim->marks == 0) return;
+    victim->compacting = true;
+    reinserting = true;
+    // Posted, not spawned here: co_spawn may start the coroutine inline, and it takes mu.
+    asio::post(executor, [self = shared_from_this(), slot = victim->slot] {
+      asio::co_spawn(self->executor, reinsert_and_evict(self, slot), asio::detached);
+    });
+  }
+
+  static asio::awaitable<void> reinsert_and_evict(std::shared_ptr<state> self, std::uint16_t slot) {
+    const relocation_result result = co_await self->relocate(slot, relocation::reinsertion);
+    std::vector<std::function<void()>> wake;
+    {
+      std::lock_guard lock(self->mu);
+      self->counts.reinsertions += result.entries_moved;
+      self->counts.bytes_reinserted += result.bytes_moved;
+      self->reinserting = false;
+      wake.swap(self->room_waiters);
+    }
+    for (auto& w : wake)
+      w();
+  }
+
+  // Sets the read mark of hash's entry, if it is still at `where`. REQUIRES: mu held.
+  void mark_read(std::uint64_t hash, disk::entry_location where) {
+    if (index.mark(hash, where)) ++slots[where.region_slot]->marks;
+  }
+
+  // Counts a get hit on the entry at `where` and marks it for reinsertion. Takes mu.
+  void count_hit(std::uint64_t hash, disk::entry_location where) {
+    std::lock_guard lock(mu);
+    ++counts.hits;
+    if (options.reinsertion) mark_read(hash, where);
   }
 
   // Ends r's life in memory: reads go to the file from now on. The buffer is kept for reuse
@@ -363,10 +445,11 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     write_region_header(r->buffer->data(), r->seq);
     r->write_pos = region_header_size;
     r->open = true;
-    directory_dirty = true;
+    ++directory_changes;
     open_region = r.get();
     region* raw = r.get();
     *free_slot = std::move(r);
+    reinsert_ahead();
     return raw;
   }
 
@@ -390,21 +473,30 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     return std::nullopt;
   }
 
-  // Copies the live entries of region `slot` (whose bytes are `bytes`) into the open region and
-  // points the index at the copies. Returns false when the open region could not take them all
-  // (the device is behind); what was moved stays moved. REQUIRES: mu held, the region compacting.
-  bool move_live_entries(region& r, std::span<const std::byte> bytes, disk_cleanup_report& report) {
+  // Copies the entries of region r (whose bytes are `bytes`) that `kind` selects into the open
+  // region and points the index at the copies; expired entries leave the index instead. Returns
+  // false when the open region could not take one (the device is behind); what was moved stays
+  // moved. REQUIRES: mu held, r compacting.
+  bool move_entries(region& r, std::span<const std::byte> bytes, relocation kind,
+                    relocation_result& result) {
     const bool older_region_exists = std::any_of(
         slots.begin(), slots.end(), [&](const auto& other) { return other && other->seq < r.seq; });
+    std::uint64_t allowance =
+        kind == relocation::reinsertion
+            ? static_cast<std::uint64_t>(options.reinsertion_share *
+                                         static_cast<double>(options.region_size))
+            : std::numeric_limits<std::uint64_t>::max();
     return for_each_entry(bytes, [&](std::size_t pos, const disk::entry_view& e) {
       const auto encoded = bytes.subspan(pos, e.encoded_size);
       if (e.tombstone()) {
-        // Still needed while an older region may hold the key it erased.
-        if (older_region_exists) {
+        // Still needed while an older region may hold the key it erased. A reinsertion leaves
+        // them to evict(), whose record lists them.
+        if (kind == relocation::compaction && older_region_exists) {
           const auto moved = append_encoded(encoded);
           if (!moved) return false;
           slots[moved->region_slot]->tombstone_tags.push_back(
               disk::disk_index::tag_of(hash_key(e.key)));
+          result.appended = true;
         }
         return true;
       }
@@ -412,19 +504,88 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
       const disk::entry_location here{r.slot, static_cast<std::uint32_t>(pos),
                                       static_cast<std::uint32_t>(e.encoded_size)};
       if (index.find(hash) != here) return true;  // superseded or erased: not moved
+      const bool was_read = index.marked(hash);
+      if (kind == relocation::reinsertion && !was_read) return true;
       if (expired(e.expires_at_unix_ns)) {
         index_erase(hash, here);
-        ++report.expired_dropped;
+        ++result.expired_dropped;
         return true;
       }
+      // Over the bound: dropped with the region; a smaller entry further on may still fit.
+      if (e.encoded_size > allowance) return true;
       const auto moved = append_encoded(encoded);
       if (!moved) return false;
-      index_insert(hash, *moved);
+      index_insert(hash, *moved);  // clears the mark
       slots[moved->region_slot]->note_expiry(e.expires_at_unix_ns);
-      ++report.entries_moved;
-      report.bytes_moved += e.encoded_size;
+      if (kind == relocation::compaction && was_read) {
+        mark_read(hash, *moved);
+      } else if (kind == relocation::reinsertion) {
+        allowance -= e.encoded_size;
+        result.moved_tags.push_back(disk::disk_index::tag_of(hash));
+      }
+      ++result.entries_moved;
+      result.bytes_moved += e.encoded_size;
+      result.appended = true;
       return true;
     });
+  }
+
+  // Compaction's and reinsertion's common path (design notes 2 and 7): reads region `slot`,
+  // copies out what `kind` selects, makes the copies durable with a flush, and only then removes
+  // the region, so that moving an entry never loses it if a flush had made it durable.
+  // Compaction moved all the region decided and reclaims it; reinsertion evicts it (what it
+  // still decided goes to the eviction log). The region stays, no longer compacting, when the
+  // read or the flush fails, when compaction could not move everything, or when the tier has
+  // closed meanwhile (its snapshot names the region). REQUIRES: the caller marked the region
+  // compacting, under mu.
+  asio::awaitable<relocation_result> relocate(std::uint16_t slot, relocation kind) {
+    relocation_result result;
+    std::shared_ptr<io::file> file;
+    {
+      std::lock_guard lock(mu);
+      file = slots[slot]->file;
+    }
+    auto buffer = std::make_shared<io::aligned_buffer>(options.region_size, block_size);
+    const io::io_result read = co_await io.read_at(file->fd(), buffer, 0, buffer->size(), 0);
+    {
+      std::lock_guard lock(mu);
+      region& r = *slots[slot];
+      bool moved_all = false;
+      if (!read.ok()) {
+        degrade(read.error, "reading region " + region_file_name(r.seq) +
+                                (kind == relocation::compaction ? " to compact it"
+                                                                : " to reinsert its entries"));
+        result.error = read.error;
+      } else if (!closed && !degraded) {
+        moved_all =
+            move_entries(r, std::span<const std::byte>(buffer->data(), read.bytes), kind, result);
+      }
+      if (!read.ok() || closed || degraded || (kind == relocation::compaction && !moved_all)) {
+        r.compacting = false;
+        co_return result;
+      }
+    }
+    if (result.appended) {
+      if (const std::error_code flushed = co_await flush()) {
+        result.error = flushed;
+        std::lock_guard lock(mu);
+        slots[slot]->compacting = false;
+        co_return result;
+      }
+    }
+    std::lock_guard lock(mu);
+    region& r = *slots[slot];
+    r.compacting = false;
+    if (closed) co_return result;
+    if (kind == relocation::compaction) {
+      reclaim(r);
+      result.removed = true;
+    } else if (evict(r, result.moved_tags)) {
+      result.removed = true;
+    } else {
+      result.error = first_error;
+    }
+    co_return result;
   }
 
   // Removes files the tier does not own: a snapshot's temporary file left by a crash in close(),
@@ -444,7 +605,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
                                          [&](const auto& r) { return r && r->seq == seq; });
       if (!owned && fs::remove(directory.regions_path() / region_file_name(seq), ec)) {
         ++removed;
-        directory_dirty = true;
+        ++directory_changes;
       }
     }
     return removed;
@@ -515,7 +676,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
       region* r = self->slots[slot].get();
       if (r != nullptr && r->seq == seq) {
         --r->pending_writes;
-        r->needs_sync = true;
+        ++r->writes_done;
         if (!r->open && r->pending_writes == 0) self->retire_buffer(*r);
       }
       ++self->counts.writes;
@@ -537,13 +698,14 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
       w();
   }
 
-  // Resumes once every write in progress has finished (`all`), or once any one of them has.
+  // Resumes once every write in progress has finished (`all`), or once any one of them, or the
+  // reinsertion in progress (which holds a region make_room cannot take), has.
   asio::awaitable<void> wait_for_writes(bool all = true) {
     co_await asio::async_initiate<const asio::use_awaitable_t<>, void()>(
         [this, all](auto handler) {
           auto done = detail::posted_completion<>(std::move(handler));
           std::unique_lock lock(mu);
-          if (pending_writes == 0) {
+          if (pending_writes == 0 && (all || !reinserting)) {
             lock.unlock();
             done();
             return;
@@ -551,6 +713,59 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
           (all ? write_waiters : room_waiters).push_back(std::move(done));
         },
         asio::use_awaitable);
+  }
+
+  // disk_tier::flush(), here so that a background reinsertion can flush too.
+  asio::awaitable<std::error_code> flush() {
+    {
+      std::lock_guard lock(mu);
+      if (open_region != nullptr) write_out(*open_region);
+    }
+    co_await wait_for_writes();
+    struct file_to_sync {
+      std::shared_ptr<io::file> file;
+      std::uint16_t slot;
+      std::uint64_t seq;
+      std::uint64_t writes_done;
+    };
+    std::vector<file_to_sync> to_sync;
+    std::uint64_t changes = 0;
+    bool sync_directory = false;
+    {
+      std::lock_guard lock(mu);
+      if (degraded) co_return first_error;
+      for (auto& r : slots) {
+        if (r && r->writes_done != r->writes_synced) {
+          to_sync.push_back({r->file, r->slot, r->seq, r->writes_done});
+        }
+      }
+      changes = directory_changes;
+      sync_directory = changes != directory_changes_synced;
+    }
+    for (const auto& f : to_sync) {
+      const io::io_result result = co_await io.fsync(f.file->fd(), true);
+      std::lock_guard lock(mu);
+      if (!result.ok()) {
+        degrade(result.error, "syncing " + f.file->path().filename().string());
+        co_return result.error;
+      }
+      region* r = slots[f.slot].get();
+      if (r != nullptr && r->seq == f.seq) {
+        r->writes_synced = std::max(r->writes_synced, f.writes_done);
+      }
+    }
+    if (sync_directory) {
+      try {
+        disk::sync_directory(directory.regions_path());
+      } catch (const std::system_error& e) {
+        std::lock_guard lock(mu);
+        degrade(e.code(), "syncing the regions directory");
+        co_return e.code();
+      }
+      std::lock_guard lock(mu);
+      directory_changes_synced = std::max(directory_changes_synced, changes);
+    }
+    co_return std::error_code{};
   }
 
   // Adds what one region holds to the index, in order; later entries and tombstones override
@@ -614,6 +829,10 @@ asio::awaitable<std::unique_ptr<disk_tier>> disk_tier::open(executor_type execut
       options.capacity_bytes / options.region_size > 60000) {
     throw std::invalid_argument(
         "disk tier: capacity_bytes must hold between 2 and 60000 regions of region_size");
+  }
+  if (!(options.reinsertion_share >= 0 && options.reinsertion_share <= 0.5)) {
+    throw std::invalid_argument("disk tier: reinsertion_share must be between 0 and 0.5, not " +
+                                std::to_string(options.reinsertion_share));
   }
   auto directory = disk::cache_directory::open(options.path, {.region_size = options.region_size});
   auto s = std::make_shared<state>(executor, io, options, std::move(directory));
@@ -874,13 +1093,11 @@ asio::awaitable<std::optional<blob>> disk_tier::get(std::string_view key) {
     // are copied, so the memory tier does not hold a block for a few bytes.
     constexpr std::size_t zero_copy_from = 16 << 10;
     if (read_buffer && !e.compressed() && e.value_size >= zero_copy_from) {
-      std::lock_guard lock(s.mu);
-      ++s.counts.hits;
+      s.count_hit(hash, *where);
       co_return blob::adopt(e.stored, std::shared_ptr<const void>(read_buffer));
     }
     if (auto value = disk::decode_value(e)) {
-      std::lock_guard lock(s.mu);
-      ++s.counts.hits;
+      s.count_hit(hash, *where);
       co_return value;
     }
   }
@@ -934,7 +1151,8 @@ asio::awaitable<disk_cleanup_report> disk_tier::cleanup() {
     const auto limit = static_cast<std::uint64_t>(s.options.compact_below *
                                                   static_cast<double>(s.options.region_size));
     for (const auto& r : s.slots) {
-      if (r && !r->open && r->pending_writes == 0 && !r->buffer && r->live_bytes < limit) {
+      if (r && !r->open && r->pending_writes == 0 && !r->buffer && !r->compacting &&
+          r->live_bytes < limit) {
         sparse.emplace_back(r->live_bytes, r->slot, r->seq);
       }
     }
@@ -947,40 +1165,22 @@ asio::awaitable<disk_cleanup_report> disk_tier::cleanup() {
   report.orphans_removed = s.remove_orphans();
 
   for (const auto& [slot, seq] : victims) {
-    std::shared_ptr<io::file> file;
     {
       std::lock_guard lock(s.mu);
       region* r = s.slots[slot].get();
-      if (r == nullptr || r->seq != seq) continue;  // reclaimed meanwhile
+      if (r == nullptr || r->seq != seq || r->compacting) continue;  // reclaimed or being moved
       r->compacting = true;
-      file = r->file;
     }
-    auto buffer = std::make_shared<io::aligned_buffer>(s.options.region_size, block_size);
-    const io::io_result read = co_await s.io.read_at(file->fd(), buffer, 0, buffer->size(), 0);
-    bool moved_all = false;
-    {
-      std::lock_guard lock(s.mu);
-      region* r = s.slots[slot].get();
-      if (!read.ok()) {
-        s.degrade(read.error, "reading region " + region_file_name(seq) + " to compact it");
-        report.error = read.error;
-      } else {
-        moved_all =
-            s.move_live_entries(*r, std::span<const std::byte>(buffer->data(), read.bytes), report);
-      }
-      if (!moved_all) r->compacting = false;
-    }
-    if (!moved_all) break;  // the device is behind or failing: the region stays, still valid
-    // The copies become durable before the originals go.
-    if (const std::error_code flushed = co_await flush()) {
-      report.error = flushed;
-      std::lock_guard lock(s.mu);
-      s.slots[slot]->compacting = false;
+    const relocation_result moved = co_await s.relocate(slot, relocation::compaction);
+    report.entries_moved += moved.entries_moved;
+    report.bytes_moved += moved.bytes_moved;
+    report.expired_dropped += moved.expired_dropped;
+    if (!moved.removed) {  // the device is behind or failing: the region stays, still valid
+      report.error = moved.error;
       break;
     }
-    std::lock_guard lock(s.mu);
-    s.reclaim(*s.slots[slot]);
     ++report.regions_compacted;
+    std::lock_guard lock(s.mu);
     ++s.counts.regions_compacted;
   }
   {
@@ -991,43 +1191,7 @@ asio::awaitable<disk_cleanup_report> disk_tier::cleanup() {
 }
 
 asio::awaitable<std::error_code> disk_tier::flush() {
-  state& s = *state_;
-  {
-    std::lock_guard lock(s.mu);
-    if (s.open_region != nullptr) s.write_out(*s.open_region);
-  }
-  co_await s.wait_for_writes();
-  std::vector<std::shared_ptr<io::file>> to_sync;
-  bool sync_directory = false;
-  {
-    std::lock_guard lock(s.mu);
-    if (s.degraded) co_return s.first_error;
-    for (auto& r : s.slots) {
-      if (r && r->needs_sync) {
-        to_sync.push_back(r->file);
-        r->needs_sync = false;
-      }
-    }
-    sync_directory = std::exchange(s.directory_dirty, false);
-  }
-  for (const auto& f : to_sync) {
-    const io::io_result result = co_await s.io.fsync(f->fd(), true);
-    if (!result.ok()) {
-      std::lock_guard lock(s.mu);
-      s.degrade(result.error, "syncing " + f->path().filename().string());
-      co_return result.error;
-    }
-  }
-  if (sync_directory) {
-    try {
-      disk::sync_directory(s.directory.regions_path());
-    } catch (const std::system_error& e) {
-      std::lock_guard lock(s.mu);
-      s.degrade(e.code(), "syncing the regions directory");
-      co_return e.code();
-    }
-  }
-  co_return std::error_code{};
+  co_return co_await state_->flush();
 }
 
 asio::awaitable<std::error_code> disk_tier::close() {
@@ -1083,6 +1247,7 @@ disk_tier_stats disk_tier::stats() const {
     if (r) out.live_bytes += r->live_bytes;
   out.admitting = s.admitting;
   out.writes_in_flight = s.pending_writes;
+  out.regions_reinserting = s.reinserting ? 1 : 0;
   out.degraded = s.degraded;
   return out;
 }

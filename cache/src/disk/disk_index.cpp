@@ -10,12 +10,17 @@ namespace {
 constexpr double max_load = 0.85;
 constexpr double growth = 1.25;
 
+std::size_t mark_words(std::size_t capacity) {
+  return (capacity + 63) / 64;
+}
+
 }  // namespace
 
 disk_index::disk_index(std::size_t initial_capacity)
     : capacity_(std::max<std::size_t>(initial_capacity, 16)),
       tags_(std::make_unique<std::uint32_t[]>(capacity_)),
-      locations_(std::make_unique<std::uint64_t[]>(capacity_)) {}
+      locations_(std::make_unique<std::uint64_t[]>(capacity_)),
+      marks_(std::make_unique<std::uint64_t[]>(mark_words(capacity_))) {}
 
 std::size_t disk_index::find_slot(std::uint32_t tag) const noexcept {
   for (std::size_t i = home(tag);; i = next(i)) {
@@ -36,6 +41,7 @@ std::optional<entry_location> disk_index::insert(std::uint64_t hash, entry_locat
   if (const std::size_t i = find_slot(tag); i != capacity_) {
     const auto old = entry_location::unpack(locations_[i]);
     locations_[i] = where.pack();
+    set_mark(i, false);
     return old;
   }
   if (static_cast<double>(size_ + 1) > max_load * static_cast<double>(capacity_)) grow();
@@ -46,6 +52,18 @@ std::optional<entry_location> disk_index::insert(std::uint64_t hash, entry_locat
   locations_[i] = where.pack();
   ++size_;
   return std::nullopt;
+}
+
+bool disk_index::mark(std::uint64_t hash, entry_location where) noexcept {
+  const std::size_t i = find_slot(tag_of(hash));
+  if (i == capacity_ || locations_[i] != where.pack() || marked_at(i)) return false;
+  set_mark(i, true);
+  return true;
+}
+
+bool disk_index::marked(std::uint64_t hash) const noexcept {
+  const std::size_t i = find_slot(tag_of(hash));
+  return i != capacity_ && marked_at(i);
 }
 
 bool disk_index::erase(std::uint64_t hash, entry_location where) noexcept {
@@ -71,10 +89,12 @@ void disk_index::erase_slot(std::size_t hole) noexcept {
     if (!stays) {
       tags_[hole] = tags_[j];
       locations_[hole] = locations_[j];
+      set_mark(hole, marked_at(j));
       hole = j;
     }
   }
   locations_[hole] = 0;
+  set_mark(hole, false);
   --size_;
 }
 
@@ -106,8 +126,10 @@ void disk_index::reserve(std::size_t entries) {
 void disk_index::rehash(std::size_t new_capacity) {
   auto tags = std::make_unique<std::uint32_t[]>(new_capacity);
   auto locations = std::make_unique<std::uint64_t[]>(new_capacity);
+  auto marks = std::make_unique<std::uint64_t[]>(mark_words(new_capacity));
   std::swap(tags, tags_);
   std::swap(locations, locations_);
+  std::swap(marks, marks_);
   const std::size_t old_capacity = capacity_;
   capacity_ = new_capacity;
   for (std::size_t i = 0; i < old_capacity; ++i) {
@@ -117,13 +139,15 @@ void disk_index::rehash(std::size_t new_capacity) {
       j = next(j);
     tags_[j] = tags[i];
     locations_[j] = locations[i];
+    set_mark(j, (marks[i / 64] >> (i % 64)) & 1);
   }
 }
 
 double disk_index::bytes_per_entry() const noexcept {
   if (size_ == 0) return 0;
   const double bytes =
-      static_cast<double>(capacity_) * (sizeof(std::uint32_t) + sizeof(std::uint64_t));
+      static_cast<double>(capacity_) * (sizeof(std::uint32_t) + sizeof(std::uint64_t)) +
+      static_cast<double>(mark_words(capacity_) * sizeof(std::uint64_t));
   return bytes / static_cast<double>(size_);
 }
 

@@ -1,9 +1,10 @@
 // disk_index: the disk tier's in-memory map from key hash to where the entry lies on disk.
 //
-// 1. Budget. DESIGN.md allows 16 bytes of RAM per entry. A slot is 12 bytes (a 32-bit hash tag
-//    and a 64-bit packed location, in two parallel arrays), and the table grows by a quarter
-//    once it is 85 % full, so it stays between 68 % and 85 % full: 14.1 to 17.6 bytes per entry,
-//    15.6 on average over a growth cycle. bytes_per_entry() reports the real figure.
+// 1. Budget. DESIGN.md allows 16 bytes of RAM per entry. A slot is 12 bytes and a bit (a 32-bit
+//    hash tag, a 64-bit packed location and a read mark, in three parallel arrays), and the table
+//    grows by a quarter once it is 85 % full, so it stays between 68 % and 85 % full: 14.3 to 17.8
+//    bytes per entry, 15.8 on average over a growth cycle. bytes_per_entry() reports the real
+//    figure.
 // 2. The tag is the hash's high 32 bits, and it is all the index keeps of a hash: the home slot
 //    is the high half of tag x capacity (Lemire's fast range reduction), so the table can grow by
 //    a quarter instead of doubling and still re-home every entry. Two keys with the same tag are
@@ -15,6 +16,11 @@
 // 4. A location packs region slot (16 bits), offset / 8 (24 bits) and encoded size / 8 (24 bits):
 //    regions of up to 128 MiB, 65535 regions. Zero means empty (no entry starts at offset 0: the
 //    region header is there).
+// 5. The read mark: the disk tier sets it when a get hits the entry, and reinserts marked entries
+//    when their region is reclaimed (disk_tier.hpp, design note 2). It belongs to the entry at
+//    its location: replacing the location clears it, and it moves with the slot when deletion
+//    shifts entries or the table grows. It lives apart from the location, which has no spare
+//    bit (4), so a snapshot does not keep it.
 //
 // Not thread-safe: the disk tier guards it with its own lock.
 #pragma once
@@ -57,6 +63,11 @@ class disk_index {
   bool erase(std::uint64_t hash, entry_location where) noexcept;
   bool erase(std::uint64_t hash) noexcept;
 
+  // Sets the read mark of hash's entry if it is at `where` (design note 5). Returns whether the
+  // mark is new.
+  bool mark(std::uint64_t hash, entry_location where) noexcept;
+  bool marked(std::uint64_t hash) const noexcept;
+
   // Calls f(tag, location) for every entry; f must not change the index. A hash rebuilt as
   // uint64(tag) << 32 finds the same entry (the snapshot relies on it).
   template <typename F>
@@ -91,6 +102,11 @@ class disk_index {
   std::size_t next(std::size_t i) const noexcept { return i + 1 == capacity_ ? 0 : i + 1; }
   std::size_t find_slot(std::uint32_t tag) const noexcept;  // capacity_ if absent
   void erase_slot(std::size_t i) noexcept;
+  bool marked_at(std::size_t i) const noexcept { return (marks_[i / 64] >> (i % 64)) & 1; }
+  void set_mark(std::size_t i, bool on) noexcept {
+    const std::uint64_t bit = std::uint64_t{1} << (i % 64);
+    marks_[i / 64] = on ? marks_[i / 64] | bit : marks_[i / 64] & ~bit;
+  }
   void grow();
   void rehash(std::size_t new_capacity);
 
@@ -98,6 +114,7 @@ class disk_index {
   std::size_t size_ = 0;
   std::unique_ptr<std::uint32_t[]> tags_;
   std::unique_ptr<std::uint64_t[]> locations_;  // 0: empty slot
+  std::unique_ptr<std::uint64_t[]> marks_;      // a bit per slot; clear in empty slots
 };
 
 }  // namespace larder::disk

@@ -11,8 +11,11 @@
 // number and the 32-bit index tags of every key R still decided (its live entries and its
 // tombstones), and syncs it. A scan skips any entry of a region older than a record that lists
 // the entry's tag. A tag shared by another key only makes that key a miss, never wrong data.
-// FIFO eviction deletes the oldest region, which shadows nothing, and compaction moves what R
-// decided forward before deleting it: neither writes a record.
+// A record is written only when an older region exists: FIFO eviction deletes the oldest region,
+// which shadows nothing, unless that one is being reclaimed with reinsertion and the next is
+// taken instead. Reinsertion copies R's read entries forward and flushes them before it evicts
+// R; its record lists those keys too, so that a crash that lost the copies costs misses, not
+// older values. Compaction moves all R decided forward before deleting it and writes none.
 //
 // Format: records of magic "LREV" (u32), tag count (u32), region sequence (u64), the tags (u32
 // each), xxh3-64 of the preceding bytes of the record (u64). A torn or damaged record ends the

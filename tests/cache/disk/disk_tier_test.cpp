@@ -1,5 +1,6 @@
 #include "larder/cache/disk_tier.hpp"
 
+#include <atomic>
 #include <fstream>
 #include <random>
 #include <string>
@@ -10,10 +11,8 @@
 
 #include "disk/cache_directory.hpp"
 #include "disk/entry_format.hpp"
+#include "disk_tier_fixture.hpp"
 #include "larder/io/fault_injecting_file_io.hpp"
-#include "larder/io/ring.hpp"
-#include "larder/runtime/runtime.hpp"
-#include "scratch_directory.hpp"
 #include "waiting.hpp"
 
 namespace larder {
@@ -22,70 +21,6 @@ namespace {
 using namespace std::chrono_literals;
 
 namespace fs = std::filesystem;
-
-constexpr std::uint64_t region = 64 << 10;  // small regions: tests cross many region boundaries
-
-// The value stored under key i: deterministic, so a reader can check every byte it gets.
-std::string value_for(int i, std::size_t size = 3000) {
-  std::string v = "value-" + std::to_string(i) + ":";
-  std::mt19937 rng(static_cast<unsigned>(i));
-  while (v.size() < size)
-    v.push_back(static_cast<char>('a' + rng() % 26));
-  return v;
-}
-
-std::string key_for(int i) {
-  return "dataset/sample/" + std::to_string(i);
-}
-
-std::span<const std::byte> bytes(const std::string& s) {
-  return std::as_bytes(std::span(s));
-}
-
-class DiskTierTest : public ::testing::Test {
- protected:
-  disk_tier_options options(std::uint64_t capacity = 64 * region) {
-    disk_tier_options o;
-    o.path = scratch_.path() / "cache";
-    o.capacity_bytes = capacity;
-    o.region_size = region;
-    return o;
-  }
-
-  std::unique_ptr<disk_tier> open(const disk_tier_options& o, io::file_io* via = nullptr) {
-    return rt_.run(disk_tier::open(rt_.executor(), via ? *via : file_io_, o));
-  }
-
-  bool put(disk_tier& tier, const std::string& key, const std::string& value,
-           std::chrono::system_clock::time_point expires_at = {}) {
-    return rt_.run(tier.put(key, bytes(value), expires_at));
-  }
-
-  std::optional<std::string> get(disk_tier& tier, const std::string& key) {
-    auto v = rt_.run(tier.get(key));
-    if (!v) return std::nullopt;
-    return std::string(v->view());
-  }
-
-  void put_range(disk_tier& tier, int first, int last, std::size_t size = 3000) {
-    for (int i = first; i < last; ++i)
-      ASSERT_TRUE(put(tier, key_for(i), value_for(i, size)));
-  }
-
-  // Every key in [first, last) reads back its exact value.
-  void expect_all(disk_tier& tier, int first, int last, std::size_t size = 3000) {
-    for (int i = first; i < last; ++i) {
-      auto v = get(tier, key_for(i));
-      ASSERT_TRUE(v) << key_for(i);
-      ASSERT_EQ(*v, value_for(i, size)) << key_for(i);
-    }
-  }
-
-  testing::scratch_directory scratch_;
-  runtime rt_{{.threads = 2}};
-  io::ring ring_{rt_.executor()};
-  io::ring_file_io file_io_{ring_};
-};
 
 TEST_F(DiskTierTest, RoundTripsFromMemoryAndFromDisk) {
   auto tier = open(options());
@@ -367,6 +302,35 @@ TEST_F(DiskTierTest, ATornWriteAfterAFlushLosesOnlyUnflushedEntries) {
     }
   }
   EXPECT_GT(flushed_writes, 0u);
+}
+
+// A flush that starts while another is syncing a region syncs it too, instead of returning before
+// the other's sync has made the data durable (compaction and reinsertion flush beside the
+// caller's flushes, and delete a region once their flush returns).
+TEST_F(DiskTierTest, AFlushDuringAnothersSyncSyncsToo) {
+  using faults = io::fault_injecting_file_io;
+  faults faulty(file_io_);
+  auto tier = open(options(), &faulty);
+  put_range(*tier, 0, 10);
+  EXPECT_FALSE(rt_.run(tier->flush()));
+  put_range(*tier, 10, 11);  // only the open region has data to sync now
+  std::atomic<int> fsyncs = 0;
+  faulty.inject_when(
+      [&](const faults::op_info& op) {
+        if (op.kind != faults::op_kind::fsync) return false;
+        ++fsyncs;
+        return true;
+      },
+      faults::fault::slow(500ms));
+  std::atomic<bool> first_done = false;
+  rt_.spawn([&]() -> asio::awaitable<void> {
+    EXPECT_FALSE(co_await tier->flush());
+    first_done = true;
+  });
+  ASSERT_TRUE(testing::eventually([&] { return fsyncs == 1; }));
+  EXPECT_FALSE(rt_.run(tier->flush()));
+  EXPECT_EQ(fsyncs, 2);  // its own fdatasync of the region the first flush is still syncing
+  EXPECT_TRUE(testing::eventually([&] { return first_done.load(); }));
 }
 
 // LRU eviction may delete a region that is not the oldest. After a crash, the scan must not

@@ -10,7 +10,25 @@
 //    be read back as part of a newer region.
 // 2. Budget. Regions in use x region_size stays within capacity_bytes: before a region opens,
 //    the oldest (fifo) or least recently read (lru) written region is dropped with its entries.
-// 3. Index. disk/disk_index.hpp: 12-byte slots, about 15.5 bytes of RAM per entry.
+//    Reinsertion (on by default) keeps what is being read, as CacheLib's Navy and foyer do:
+//    a get hit sets the entry's read mark (a bit of its index slot, disk/disk_index.hpp). When a
+//    region opens and the budget is full, the region to be dropped next is reclaimed ahead, in
+//    the background, if a get marked entries in it: it is read whole, its marked entries that
+//    the index still points at and that have not expired are copied into the open region by
+//    compaction's code (note 7), the copies are flushed, and only then is the region evicted,
+//    so reinsertion never loses an entry a flush had made durable. The eviction log also lists
+//    the keys moved (disk/eviction_log.hpp): a crash that lost the copies finds misses, never
+//    older values. A copy is unmarked, so an entry is reinserted again only if it is read again.
+//    Bounded so that it cannot starve puts: at most reinsertion_share of a region (a quarter by
+//    default) per reclaim, in the region's order; one reclaim at a time; and puts never wait for
+//    it: if the open region fills first, make_room drops the next region as before (the one
+//    being reclaimed is not a candidate). A region without marks is dropped unread, as before;
+//    one whose marked entries have all been replaced or erased since costs the read, no flush.
+//    If the read fails, the tier degrades (note 9) and the region is left to make_room, which
+//    drops it unread as without reinsertion. Compaction keeps an entry's mark. Marks live in
+//    memory only: a reopened tier starts with none.
+// 3. Index. disk/disk_index.hpp: 12-byte slots and a mark bit, about 15.7 bytes of RAM per
+//    entry.
 // 4. Reads. The index gives region, offset and size; bytes of the open region or of a region
 //    still being written come from memory, others with one aligned read. The entry's checksum
 //    and full key are checked before a byte is returned; a checksum failure is a miss, counted,
@@ -18,7 +36,8 @@
 // 5. Durability. flush() writes the open region's filled part (and the next put starts on a
 //    fresh block, so a flushed block is never rewritten), waits for every pending write, then
 //    fdatasyncs the region files and the directory: every put before a completed flush survives
-//    a crash. Without it a crash may lose recent puts, never return wrong bytes.
+//    a crash, also when flushes run concurrently (each syncs what another is still syncing).
+//    Without it a crash may lose recent puts, never return wrong bytes.
 // 6. Reopen. close() writes an index snapshot; open() loads it when it is valid and matches the
 //    region files, and deletes it before anything new is written. Otherwise (a crash) open()
 //    rebuilds the index by scanning every region in sequence order, keeping the entries whose
@@ -28,12 +47,12 @@
 //    a count of its live bytes (entries the index still points at). A written region whose live
 //    share has fallen below compact_below is compacted: its live, unexpired entries are copied
 //    as they are into the open region, made durable with a flush, and only then is the region
-//    deleted, so compaction never loses an entry that a flush had made durable. A region whose
-//    entries have all expired (the tier tracks each region's latest expiry) is dropped without
-//    being read; other expired entries are misses when read and dropped by compaction. Tombstones
-//    are carried forward while an older region exists that they may still shadow. The pass also
-//    deletes orphaned files in the directory (a snapshot's temporary file, region files the
-//    index does not know) and drops regions over the budget.
+//    deleted (the path reinsertion shares, note 2), so compaction never loses an entry that a flush
+//    had made durable. A region whose entries have all expired (the tier tracks each region's
+//    latest expiry) is dropped without being read; other expired entries are misses when read and
+//    dropped by compaction. Tombstones are carried forward while an older region exists that they
+//    may still shadow. The pass also deletes orphaned files in the directory (a snapshot's
+//    temporary file, region files the index does not know) and drops regions over the budget.
 // 8. Admission. set_admitting(false) makes puts refuse (counted as rejections) while reads go
 //    on: the cleanup service does it when the filesystem runs short of free space.
 // 9. Failure. A write or read error degrades the tier: it logs once, counts, and from then on
@@ -85,6 +104,12 @@ struct disk_tier_options {
   // At most this many regions compacted per cleanup() pass, so a pass cannot starve puts of the
   // device for long.
   unsigned max_compactions_per_pass = 4;
+  // Reinsertion of read entries when the budget reclaims their region (design note 2).
+  bool reinsertion = true;
+  // At most this share of region_size reinserted per region reclaimed, so that at least 1 - share
+  // of the device's writes are new puts (write amplification at most 1 / (1 - share)). 0.25:
+  // amplification at most 1.33; chosen, not measured. Between 0 and 0.5.
+  double reinsertion_share = 0.25;
 };
 
 // What one cleanup() pass did.
@@ -118,6 +143,9 @@ struct disk_tier_stats {
   std::uint64_t bytes_read = 0;
   std::uint64_t live_bytes = 0;  // bytes of entries the index points at, in all regions
   std::uint64_t regions_compacted = 0;
+  std::uint64_t reinsertions = 0;  // entries copied forward from regions being reclaimed
+  std::uint64_t bytes_reinserted = 0;
+  std::uint64_t regions_reinserting = 0;  // being reclaimed with reinsertion now: 0 or 1
   double index_bytes_per_entry = 0;
   bool admitting = true;
   bool degraded = false;
