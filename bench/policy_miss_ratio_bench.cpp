@@ -43,7 +43,8 @@ struct totals {
 
 void print_row(const char* label, const std::vector<double>& cells) {
   std::printf("  %-10s", label);
-  for (double v : cells) std::printf(" %9.4f", v);
+  for (double v : cells)
+    std::printf(" %9.4f", v);
   std::printf("\n");
 }
 
@@ -61,8 +62,8 @@ void run(const workload& w, unsigned threads, std::map<memory_policy, totals>& s
       settings.push_back(s);
     }
   }
-  const auto counts = replay_trace(
-      [&] { return std::make_unique<synthetic_trace>(w.trace); }, settings, threads);
+  const auto counts =
+      replay_trace([&] { return std::make_unique<synthetic_trace>(w.trace); }, settings, threads);
 
   std::printf("\n%s: %llu requests, %llu objects, %.1f MiB working set\n", w.name.c_str(),
               static_cast<unsigned long long>(ws.requests),
@@ -73,7 +74,8 @@ void run(const workload& w, unsigned threads, std::map<memory_policy, totals>& s
     std::printf(" %9llu", static_cast<unsigned long long>(settings[i].capacity));
   }
   std::printf("\n  %-10s", "share");
-  for (double share : cache_shares) std::printf(" %8.1f%%", share * 100);
+  for (double share : cache_shares)
+    std::printf(" %8.1f%%", share * 100);
   std::printf("\n");
 
   const std::size_t n = std::size(cache_shares);
@@ -166,7 +168,8 @@ int main(int argc, char** argv) {
   workloads.push_back(sized);
 
   std::map<memory_policy, totals> summary;
-  for (const workload& w : workloads) run(w, threads, summary);
+  for (const workload& w : workloads)
+    run(w, threads, summary);
 
   std::printf("\nsummary over every workload and size (object miss ratio):\n");
   std::printf("  %-10s %22s %18s\n", "policy", "mean reduction vs lru", "cells better");

@@ -34,14 +34,14 @@ model_cache:
   format: safetensors
   compression: true
   cleanup_policy: lru       # lru, fifo, time or size
-  eviction: s3fifo          # memory order: lru, fifo, s3fifo, sieve or wtinylfu
+  eviction: sieve           # memory order: lru, fifo, s3fifo, sieve or wtinylfu
 
 training_cache:
   size: 512                 # MB
   batch_buffer: 32
   prefetch: 4
   cleanup_policy: fifo
-  eviction: s3fifo
+  eviction: sieve
 
 system_cache:
   size: 256                 # MB

@@ -86,7 +86,7 @@ struct model_cache_profile {
   cleanup_policy policy = cleanup_policy::lru;
   // The order in which its memory tier evicts (`eviction:`). The defaults of the three profiles
   // come from the miss ratios in bench/RESULTS.md; the README says why each.
-  memory_policy eviction = memory_policy::s3fifo;
+  memory_policy eviction = memory_policy::sieve;
 
   bool operator==(const model_cache_profile&) const = default;
 };
@@ -96,7 +96,7 @@ struct training_cache_profile {
   std::uint32_t batch_buffer = 32;
   std::uint32_t prefetch = 4;
   cleanup_policy policy = cleanup_policy::fifo;
-  memory_policy eviction = memory_policy::s3fifo;
+  memory_policy eviction = memory_policy::sieve;
 
   bool operator==(const training_cache_profile&) const = default;
 };
