@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "bench_arguments.hpp"
 #include "larder/cache/disk_tier.hpp"
 #include "larder/cache/replay/synthetic_trace.hpp"
 #include "larder/io/ring.hpp"
@@ -80,14 +81,6 @@ outcome run(const variant& v, const synthetic_trace_options& trace_options, cons
   return out;
 }
 
-std::uint64_t arg_value(int& i, int argc, char** argv) {
-  if (i + 1 >= argc) {
-    std::fprintf(stderr, "%s needs a value\n", argv[i]);
-    std::exit(2);
-  }
-  return std::strtoull(argv[++i], nullptr, 10);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -98,9 +91,9 @@ int main(int argc, char** argv) {
   fs::path base = "/var/tmp";
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--requests") == 0) {
-      trace.requests = arg_value(i, argc, argv);
+      trace.requests = larder::bench::number_after(i, argc, argv);
     } else if (std::strcmp(argv[i], "--objects") == 0) {
-      trace.objects = arg_value(i, argc, argv);
+      trace.objects = larder::bench::number_after(i, argc, argv);
     } else if (std::strcmp(argv[i], "--alpha") == 0 && i + 1 < argc) {
       trace.alpha = std::atof(argv[++i]);
     } else if (std::strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {

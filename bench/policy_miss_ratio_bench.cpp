@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_arguments.hpp"
 #include "larder/cache/replay/synthetic_trace.hpp"
 #include "larder/cache/replay/trace_replayer.hpp"
 #include "larder/cache/replay/working_set.hpp"
@@ -110,14 +111,6 @@ void run(const workload& w, unsigned threads, std::map<memory_policy, totals>& s
   }
 }
 
-std::uint64_t arg_value(int& i, int argc, char** argv) {
-  if (i + 1 >= argc) {
-    std::fprintf(stderr, "%s needs a value\n", argv[i]);
-    std::exit(2);
-  }
-  return std::strtoull(argv[++i], nullptr, 10);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -126,11 +119,11 @@ int main(int argc, char** argv) {
   unsigned threads = 2;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--objects") == 0) {
-      objects = arg_value(i, argc, argv);
+      objects = larder::bench::number_after(i, argc, argv);
     } else if (std::strcmp(argv[i], "--requests") == 0) {
-      requests = arg_value(i, argc, argv);
+      requests = larder::bench::number_after(i, argc, argv);
     } else if (std::strcmp(argv[i], "--threads") == 0) {
-      threads = static_cast<unsigned>(arg_value(i, argc, argv));
+      threads = static_cast<unsigned>(larder::bench::number_after(i, argc, argv));
     } else {
       std::fprintf(stderr,
                    "usage: policy_miss_ratio_bench [--objects N] [--requests N] [--threads N]\n");

@@ -111,4 +111,18 @@ class policy_driver {
   std::vector<std::string> evicted_keys_;
 };
 
+// A cache of 20 entries: 5 hot keys requested 3 times, then a scan of 100 keys requested once,
+// then the hot keys again. Returns how many of those last 5 requests hit.
+inline int hot_hits_after_a_scan(std::unique_ptr<eviction_policy> policy) {
+  policy_driver cache(std::move(policy), 20);
+  std::vector<std::string> hot;
+  for (int i = 0; i < 5; ++i)
+    hot.push_back("hot" + std::to_string(i));
+  for (int round = 0; round < 3; ++round)
+    cache.access_all(hot);
+  for (int i = 0; i < 100; ++i)
+    cache.access("scan" + std::to_string(i));
+  return cache.access_all(hot);
+}
+
 }  // namespace larder::testing

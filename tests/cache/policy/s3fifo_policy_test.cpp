@@ -71,19 +71,8 @@ TEST(S3FifoPolicy, MainQueueIsATwoBitClock) {
 }
 
 TEST(S3FifoPolicy, KeepsAHotSetThroughAScanThatFlushesLru) {
-  auto run = [](std::unique_ptr<eviction_policy> policy) {
-    policy_driver cache(std::move(policy), 20);
-    std::vector<std::string> hot;
-    for (int i = 0; i < 5; ++i)
-      hot.push_back("hot" + std::to_string(i));
-    for (int round = 0; round < 3; ++round)
-      cache.access_all(hot);
-    for (int i = 0; i < 100; ++i)
-      cache.access("scan" + std::to_string(i));
-    return cache.access_all(hot);
-  };
-  EXPECT_EQ(run(std::make_unique<s3fifo_policy>()), 5);
-  EXPECT_EQ(run(std::make_unique<lru_policy>()), 0);
+  EXPECT_EQ(testing::hot_hits_after_a_scan(std::make_unique<s3fifo_policy>()), 5);
+  EXPECT_EQ(testing::hot_hits_after_a_scan(std::make_unique<lru_policy>()), 0);
 }
 
 TEST(S3FifoPolicy, RemovalsDoNotFeedTheGhost) {
