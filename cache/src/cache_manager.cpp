@@ -161,6 +161,7 @@ asio::awaitable<std::unique_ptr<cache_manager>> cache_manager::open(executor_typ
   disk.capacity_bytes = config.disk.size_bytes;
   disk.region_size = tiering.region_size;
   disk.compression = config.memory.compression;
+  disk.reinsertion = config.disk.reinsertion;
   cache->disk_ = co_await disk_tier::open(executor, *file_io, disk);
   const auto s = cache->disk_->stats();
   log().info("cache: disk tier {} ({} MB, {}), {} entries in {} region(s){}",

@@ -1234,6 +1234,10 @@ asio::awaitable<std::error_code> disk_tier::close() {
   co_return ec;
 }
 
+const disk_tier_options& disk_tier::options() const noexcept {
+  return state_->options;
+}
+
 disk_tier_stats disk_tier::stats() const {
   const state& s = *state_;
   std::lock_guard lock(s.mu);

@@ -23,6 +23,7 @@ cache:
     path: ./cache
     cleanup_interval: 3600  # seconds
     use_mmap: false
+    reinsertion: true       # keep entries read while their region lived when it is reclaimed
   eviction_threshold: 0.9   # evict once usage passes this share of the budget
   resources:                # floors of the host's resources
     min_available_memory: 512MiB  # less available: the memory tier shrinks

@@ -25,11 +25,13 @@ constexpr std::string_view yaml_cache_keys[] = {"memory", "disk", "policy", "evi
                                                 "resources"};
 constexpr std::string_view yaml_memory_keys[] = {"size", "type", "compression", "max_items",
                                                  "cleanup_interval"};
-constexpr std::string_view yaml_disk_keys[] = {"size", "path", "cleanup_interval", "use_mmap"};
+constexpr std::string_view yaml_disk_keys[] = {"size", "path", "cleanup_interval", "use_mmap",
+                                               "reinsertion"};
 constexpr std::string_view toml_cache_keys[] = {
     "memory_size", "disk_size", "policy", "eviction_threshold", "memory", "disk", "resources"};
 constexpr std::string_view toml_memory_keys[] = {"max_items", "cleanup_interval", "compression"};
-constexpr std::string_view toml_disk_keys[] = {"path", "use_mmap", "cleanup_interval"};
+constexpr std::string_view toml_disk_keys[] = {"path", "use_mmap", "cleanup_interval",
+                                               "reinsertion"};
 // The same in both forms.
 constexpr std::string_view resources_keys[] = {"min_available_memory", "min_free_disk",
                                                "check_interval"};
@@ -285,6 +287,8 @@ class settings_reader {
     });
     disk.with("use_mmap",
               [&](const auto& n, const auto& p) { cfg_.disk.use_mmap = read_boolean(n, p); });
+    disk.with("reinsertion",
+              [&](const auto& n, const auto& p) { cfg_.disk.reinsertion = read_boolean(n, p); });
   }
 
   void read_resources(const setting_node& node, const std::string& path) {

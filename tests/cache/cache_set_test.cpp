@@ -39,6 +39,7 @@ class CacheSetTest : public ::testing::Test {
 
 TEST_F(CacheSetTest, OpensThreeIndependentCachesWithTheirProfiles) {
   config_.training_cache.eviction = memory_policy::wtinylfu;
+  config_.disk.reinsertion = false;
   auto set = open();
   EXPECT_EQ(set->model().memory().capacity_bytes(), 4u << 20);
   EXPECT_EQ(set->training().memory().capacity_bytes(), 2u << 20);
@@ -52,6 +53,8 @@ TEST_F(CacheSetTest, OpensThreeIndependentCachesWithTheirProfiles) {
   EXPECT_EQ(set->system().disk(), nullptr);
   // The disk is shared in proportion to the profiles' sizes: 2/3 and 1/3 of 300 MiB.
   EXPECT_EQ(set->model().disk()->stats().capacity_bytes, 200u << 20);
+  EXPECT_FALSE(set->model().disk()->options().reinsertion);
+  EXPECT_FALSE(set->training().disk()->options().reinsertion);
   EXPECT_EQ(set->training().disk()->stats().capacity_bytes, 100u << 20);
   EXPECT_TRUE(fs::is_directory(config_.disk.path / "model_cache"));
   EXPECT_TRUE(fs::is_directory(config_.disk.path / "training_cache"));

@@ -41,6 +41,7 @@ void expect_seed_defaults(const cache_config& cfg) {
   EXPECT_EQ(cfg.disk.path, "./cache");
   EXPECT_EQ(cfg.disk.cleanup_interval, seconds{3600});
   EXPECT_FALSE(cfg.disk.use_mmap);
+  EXPECT_TRUE(cfg.disk.reinsertion);
   EXPECT_DOUBLE_EQ(cfg.eviction_threshold, 0.9);
   EXPECT_EQ(cfg.resources.min_available_memory_bytes, 512 * mib);
   EXPECT_EQ(cfg.resources.min_free_disk_bytes, 1 * gib);
@@ -139,7 +140,8 @@ TEST(parse_yaml_config, full_document_sets_every_field) {
   const cache_config cfg = parse_yaml_config(R"(
 cache:
   memory: {size: 2000, type: "fifo", compression: false, max_items: 5000, cleanup_interval: 60}
-  disk: {size: "20GB", path: "/var/cache/larder", cleanup_interval: "2h", use_mmap: true}
+  disk: {size: "20GB", path: "/var/cache/larder", cleanup_interval: "2h", use_mmap: true,
+         reinsertion: false}
   eviction_threshold: 0.75
   resources: {min_available_memory: 2GiB, min_free_disk: 20GB, check_interval: 30s}
 model_cache: {size: 2GiB, format: "safetensors", compression: false, cleanup_policy: "size"}
@@ -157,6 +159,7 @@ logging: {level: DEBUG}
   EXPECT_EQ(cfg.disk.path, "/var/cache/larder");
   EXPECT_EQ(cfg.disk.cleanup_interval, seconds{7200});
   EXPECT_TRUE(cfg.disk.use_mmap);
+  EXPECT_FALSE(cfg.disk.reinsertion);
   EXPECT_DOUBLE_EQ(cfg.eviction_threshold, 0.75);
   EXPECT_EQ(cfg.resources.min_available_memory_bytes, 2 * gib);
   EXPECT_EQ(cfg.resources.min_free_disk_bytes, 20'000'000'000u);
@@ -556,6 +559,8 @@ INSTANTIATE_TEST_SUITE_P(
                        "1.5h", not_a_duration},
         bad_value_case{"disk_use_mmap", false, "cache: {disk: {use_mmap: perhaps}}",
                        "cache.disk.use_mmap", "perhaps", not_a_boolean},
+        bad_value_case{"disk_reinsertion", false, "cache: {disk: {reinsertion: 2}}",
+                       "cache.disk.reinsertion", "2", not_a_boolean},
         bad_value_case{"threshold_zero", false, "cache: {eviction_threshold: 0}",
                        "cache.eviction_threshold", "0", not_a_threshold},
         bad_value_case{"threshold_above_one", false, "cache: {eviction_threshold: 1.5}",
@@ -723,7 +728,7 @@ INSTANTIATE_TEST_SUITE_P(
         unknown_key_case{"yaml_memory", false, "cache: {memory: {sise: 1}}", "cache.memory.sise",
                          "size, type, compression, max_items, cleanup_interval"},
         unknown_key_case{"yaml_disk", false, "cache: {disk: {pth: x}}", "cache.disk.pth",
-                         "size, path, cleanup_interval, use_mmap"},
+                         "size, path, cleanup_interval, use_mmap, reinsertion"},
         unknown_key_case{"yaml_model_cache", false, "model_cache: {fmt: x}", "model_cache.fmt",
                          "size, format, compression, cleanup_policy, eviction"},
         unknown_key_case{"yaml_training_cache", false, "training_cache: {prefetchh: 1}",
@@ -743,7 +748,7 @@ INSTANTIATE_TEST_SUITE_P(
         unknown_key_case{"toml_memory", true, "[cache.memory]\nsize = 1", "cache.memory.size",
                          "max_items, cleanup_interval, compression"},
         unknown_key_case{"toml_disk", true, "[cache.disk]\nsize = 1", "cache.disk.size",
-                         "path, use_mmap, cleanup_interval"},
+                         "path, use_mmap, cleanup_interval, reinsertion"},
         unknown_key_case{"toml_profile", true, "[training_cache]\nbatch = 1",
                          "training_cache.batch",
                          "size, batch_buffer, prefetch, cleanup_policy, eviction"},

@@ -200,6 +200,8 @@ class disk_tier {
   asio::awaitable<std::error_code> close();
 
   disk_tier_stats stats() const;
+  // The options it was opened with.
+  const disk_tier_options& options() const noexcept;
 
   struct state;
 

@@ -55,6 +55,9 @@ struct disk_config {
   std::filesystem::path path = "./cache";
   std::chrono::seconds cleanup_interval{3600};
   bool use_mmap = false;
+  // When the budget reclaims a region, copy the entries read while it was live into the open
+  // region first (bounded to a quarter region per reclaim): disk_tier_options::reinsertion.
+  bool reinsertion = true;
 
   bool operator==(const disk_config&) const = default;
 };
