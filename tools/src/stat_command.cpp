@@ -112,7 +112,7 @@ void add_stat_command(CLI::App& app, int& exit_status) {
       "Entries are counted as a reopen after a crash would rebuild the index. The format keeps "
       "no write time per entry: ages are those of the region files (modification time).\n"
       "Read-only: works while a cache has the directory open (its figures may then change as "
-      "it writes).\n"
+      "it writes). It reads every region file, so it takes as long as reading the directory.\n"
       "Examples:\n"
       "  larder stat ./cache/training_cache\n"
       "  larder stat --json ./cache/training_cache | jq .live_share");
