@@ -10,6 +10,7 @@ packages=(
   libtomlplusplus-dev  # the seed's TOML config form
   libxxhash-dev        # xxh3: key hashing and on-disk checksums
   libcli11-dev         # the larder command's argument parsing
+  nlohmann-json3-dev   # larder stat --json
   fio                  # the baseline the disk benchmarks compare against
   gnuplot-nox          # larder replay --plot
 )

@@ -1,7 +1,6 @@
 #include "larder/cache/disk_tier.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -22,6 +21,8 @@
 #include "disk/disk_index.hpp"
 #include "disk/entry_format.hpp"
 #include "disk/eviction_log.hpp"
+#include "disk/region_file.hpp"
+#include "disk/region_replay.hpp"
 #include "key_hash.hpp"
 #include "larder/io/file.hpp"
 #include "larder/runtime/detail/posted_completion.hpp"
@@ -32,15 +33,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Every region starts with a 64-byte header: magic "LRDR", format version, the region's sequence
-// number, and an xxh3 checksum of those 16 bytes. Entries follow.
-constexpr std::size_t region_header_size = 64;
-constexpr std::uint32_t region_magic = 0x5244524c;
-constexpr std::uint32_t region_format_version = 1;
 // flush() pads the open region to this boundary, so that a block written by one flush is never
-// rewritten by the next (a torn rewrite could damage flushed entries), and the scan knows where
-// the next entry may start after padding. 4096 covers the O_DIRECT alignment of common devices.
-constexpr std::size_t block_size = 4096;
+// rewritten by the next (a torn rewrite could damage flushed entries). disk/region_file.hpp.
+constexpr std::size_t block_size = disk::region_block_size;
+using disk::region_header_size;
+using disk::region_file_name;
 // Sealed regions whose write has not finished; beyond this, puts are refused rather than letting
 // memory grow while the device falls behind.
 constexpr std::size_t max_regions_being_written = 4;
@@ -73,44 +70,6 @@ bool load(std::span<const std::byte>& in, T& value) {
   return true;
 }
 
-void write_region_header(std::byte* at, std::uint64_t seq) {
-  std::memset(at, 0, region_header_size);
-  std::memcpy(at, &region_magic, 4);
-  std::memcpy(at + 4, &region_format_version, 4);
-  std::memcpy(at + 8, &seq, 8);
-  const std::uint64_t sum = XXH3_64bits(at, 16);
-  std::memcpy(at + 16, &sum, 8);
-}
-
-bool region_header_matches(std::span<const std::byte> bytes, std::uint64_t seq) {
-  if (bytes.size() < region_header_size) return false;
-  std::uint32_t magic = 0;
-  std::uint32_t version = 0;
-  std::uint64_t stored_seq = 0;
-  std::uint64_t sum = 0;
-  std::memcpy(&magic, bytes.data(), 4);
-  std::memcpy(&version, bytes.data() + 4, 4);
-  std::memcpy(&stored_seq, bytes.data() + 8, 8);
-  std::memcpy(&sum, bytes.data() + 16, 8);
-  return magic == region_magic && version == region_format_version && stored_seq == seq &&
-         sum == XXH3_64bits(bytes.data(), 16);
-}
-
-std::string region_file_name(std::uint64_t seq) {
-  char name[32];
-  std::snprintf(name, sizeof name, "%016llx.region", static_cast<unsigned long long>(seq));
-  return name;
-}
-
-std::optional<std::uint64_t> region_seq_of(const fs::path& file) {
-  const std::string name = file.filename().string();
-  if (name.size() != 16 + 7 || !name.ends_with(".region")) return std::nullopt;
-  std::uint64_t seq = 0;
-  auto [end, error] = std::from_chars(name.data(), name.data() + 16, seq, 16);
-  if (error != std::errc() || end != name.data() + 16) return std::nullopt;
-  return seq;
-}
-
 std::int64_t to_unix_ns(std::chrono::system_clock::time_point t) {
   if (t == std::chrono::system_clock::time_point{}) return 0;
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -119,30 +78,6 @@ std::int64_t to_unix_ns(std::chrono::system_clock::time_point t) {
 bool expired(std::int64_t expires_at_unix_ns) {
   return expires_at_unix_ns != 0 &&
          to_unix_ns(std::chrono::system_clock::now()) >= expires_at_unix_ns;
-}
-
-// Calls on_entry(offset, entry) for each intact entry of a region's bytes, in order, until it
-// returns false (then returns false). Resynchronises after damage at the next 8-byte boundary,
-// and skips flush padding (zeros) to the next block.
-template <typename F>
-bool for_each_entry(std::span<const std::byte> bytes, F&& on_entry) {
-  std::size_t pos = region_header_size;
-  while (pos + disk::entry_header_size <= bytes.size()) {
-    disk::entry_view e;
-    switch (disk::decode_entry(bytes.subspan(pos), e)) {
-      case disk::decode_status::ok:
-        if (!on_entry(pos, e)) return false;
-        pos += e.encoded_size;
-        break;
-      case disk::decode_status::end_of_region:
-        pos = round_up(pos + 1, block_size);
-        break;
-      case disk::decode_status::corrupt:
-        pos += disk::entry_alignment;
-        break;
-    }
-  }
-  return true;
 }
 
 }  // namespace
@@ -442,7 +377,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     }
     // No need to clear the rest: write_out zeroes the padding it writes, and the bytes beyond
     // what was written are never read (the file's unwritten blocks read as zeros).
-    write_region_header(r->buffer->data(), r->seq);
+    disk::write_region_header(r->buffer->data(), r->seq);
     r->write_pos = region_header_size;
     r->open = true;
     ++directory_changes;
@@ -486,7 +421,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
             ? static_cast<std::uint64_t>(options.reinsertion_share *
                                          static_cast<double>(options.region_size))
             : std::numeric_limits<std::uint64_t>::max();
-    return for_each_entry(bytes, [&](std::size_t pos, const disk::entry_view& e) {
+    return disk::for_each_entry(bytes, [&](std::size_t pos, const disk::entry_view& e) {
       const auto encoded = bytes.subspan(pos, e.encoded_size);
       if (e.tombstone()) {
         // Still needed while an older region may hold the key it erased. A reinsertion leaves
@@ -596,7 +531,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     if (fs::remove(directory.path() / "index.snapshot.tmp", ec)) ++removed;
     std::vector<std::uint64_t> candidates;
     for (const auto& item : fs::directory_iterator(directory.regions_path(), ec)) {
-      if (auto seq = region_seq_of(item.path())) candidates.push_back(*seq);
+      if (auto seq = disk::region_seq_of(item.path())) candidates.push_back(*seq);
     }
     std::lock_guard lock(mu);
     for (std::uint64_t seq : candidates) {
@@ -768,28 +703,14 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     co_return std::error_code{};
   }
 
-  // Adds what one region holds to the index, in order; later entries and tombstones override
-  // earlier ones. REQUIRES: mu held.
-  std::size_t scan_region(region& r, std::span<const std::byte> bytes,
-                          const std::unordered_map<std::uint32_t, std::uint64_t>& superseded) {
-    std::size_t found = 0;
-    for_each_entry(bytes, [&](std::size_t pos, const disk::entry_view& e) {
-      const std::uint64_t hash = hash_key(e.key);
-      const std::uint32_t tag = disk::disk_index::tag_of(hash);
-      if (auto it = superseded.find(tag); it != superseded.end() && it->second > r.seq) {
-        return true;  // an evicted newer region decided this key (eviction_log.hpp)
-      }
-      if (e.tombstone()) {
-        index.erase(hash);
-        r.tombstone_tags.push_back(tag);
-      } else {
-        index.insert(hash, {r.slot, static_cast<std::uint32_t>(pos),
-                            static_cast<std::uint32_t>(e.encoded_size)});
-        ++found;
-      }
-      return true;
-    });
-    return found;
+  // Adds what one region holds to the index (disk/region_replay.hpp). REQUIRES: mu held.
+  void scan_region(region& r, std::span<const std::byte> bytes,
+                   const std::unordered_map<std::uint32_t, std::uint64_t>& superseded) {
+    disk::replay_region(
+        index, r.slot, r.seq, bytes, superseded,
+        [&](std::size_t, const disk::entry_view&, std::uint32_t tag, disk::replay_outcome outcome) {
+          if (outcome == disk::replay_outcome::tombstone) r.tombstone_tags.push_back(tag);
+        });
   }
 
   std::vector<std::byte> snapshot_bytes() const {
@@ -837,10 +758,8 @@ asio::awaitable<std::unique_ptr<disk_tier>> disk_tier::open(executor_type execut
   auto directory = disk::cache_directory::open(options.path, {.region_size = options.region_size});
   auto s = std::make_shared<state>(executor, io, options, std::move(directory));
 
-  std::map<std::uint64_t, fs::path> files;
-  for (const auto& item : fs::directory_iterator(s->directory.regions_path())) {
-    if (auto seq = region_seq_of(item.path())) files.emplace(*seq, item.path());
-  }
+  const std::map<std::uint64_t, fs::path> files =
+      disk::list_region_files(s->directory.regions_path());
   auto open_existing = [&](std::uint64_t seq, std::uint16_t slot) {
     auto r = std::make_unique<region>();
     r->seq = seq;
@@ -922,7 +841,6 @@ asio::awaitable<std::unique_ptr<disk_tier>> disk_tier::open(executor_type execut
     // After a crash: scan every region in sequence order.
     const auto superseded = s->evictions.load();
     std::uint16_t slot = 0;
-    std::size_t entries = 0;
     for (const auto& [seq, path] : files) {
       if (slot >= s->slots.size()) break;
       region* r = open_existing(seq, slot++);
@@ -935,8 +853,7 @@ asio::awaitable<std::unique_ptr<disk_tier>> disk_tier::open(executor_type execut
         break;
       }
       std::span<const std::byte> bytes(buffer->data(), read.bytes);
-      if (!region_header_matches(bytes, seq)) continue;  // created but never written
-      entries += s->scan_region(*r, bytes, superseded);
+      s->scan_region(*r, bytes, superseded);
     }
     s->counts.recovered_by_scan = !files.empty();
     if (!files.empty()) {

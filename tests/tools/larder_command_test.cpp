@@ -2,14 +2,17 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <utility>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "scratch_directory.hpp"
 
@@ -252,6 +255,135 @@ TEST(LarderReplay, PlotDrawsAPng) {
   std::string magic(8, '\0');
   in.read(magic.data(), 8);
   EXPECT_EQ(magic, "\x89PNG\r\n\x1a\n") << r.output;
+}
+
+// A disk-tier directory made the way an operator's would be: by `larder demo --dir`, closed
+// cleanly. Removed with the scratch directory.
+class LarderDirectoryTools : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ =
+        scratch_.write("disk.yaml", "cache:\n  memory:\n    size: 100\n  disk:\n    size: 200\n");
+    const auto r =
+        run("demo --config " + config_.string() + " --dir " + (scratch_.path() / "demo").string() +
+            " --samples 32 --sample-bytes 4096 --epochs 1 --batch-size 8 "
+            "--load-latency-us 10 --compute-us 10");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_TRUE(std::filesystem::exists(cache_dir() / "manifest"));
+  }
+
+  std::filesystem::path cache_dir() const { return scratch_.path() / "demo" / "cache"; }
+  std::filesystem::path first_region() const {
+    return cache_dir() / "regions" / "0000000000000001.region";
+  }
+
+  larder::testing::scratch_directory scratch_;
+  std::filesystem::path config_;
+};
+
+// Damages the checksum field of the entry at `offset`.
+void damage_entry_header(const std::filesystem::path& region, std::uint64_t offset) {
+  std::fstream f(region, std::ios::binary | std::ios::in | std::ios::out);
+  f.seekp(static_cast<std::streamoff>(offset + 24));
+  f.put('\x55');
+  f.put('\x55');
+}
+
+TEST_F(LarderDirectoryTools, StatDescribesTheDirectoryAsTextAndJson) {
+  auto r = run("stat " + cache_dir().string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "format version 1")) << r.output;
+  EXPECT_TRUE(contains(r.output, "live: 64 entries")) << r.output;  // samples and the cold epoch's
+  EXPECT_TRUE(contains(r.output, "dead: 0 entries")) << r.output;
+  EXPECT_TRUE(contains(r.output, "region file modification time")) << r.output;
+  EXPECT_TRUE(contains(r.output, "index snapshot: present")) << r.output;
+  EXPECT_TRUE(contains(r.output, "lock: free")) << r.output;
+
+  r = run("stat --json " + cache_dir().string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const auto json = nlohmann::json::parse(r.output);
+  EXPECT_EQ(json["path"], cache_dir().string());
+  EXPECT_EQ(json["format_version"], 1);
+  EXPECT_EQ(json["live_entries"], 64);
+  EXPECT_EQ(json["dead_entries"], 0);
+  EXPECT_EQ(json["dead_bytes"], 0);
+  EXPECT_EQ(json["live_share"], 1.0);
+  EXPECT_EQ(json["live_ages"][0]["entries"], 64);
+  EXPECT_EQ(json["live_ages"][0]["bytes"], json["live_bytes"]);
+  EXPECT_EQ(json["index_snapshot"], true);
+  EXPECT_TRUE(json["lock_owner_pid"].is_null());
+}
+
+TEST_F(LarderDirectoryTools, VerifyFindsCorruptionAndRepairClearsIt) {
+  auto r = run("verify " + cache_dir().string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "entries checked 64, corrupt 0, torn tails 0")) << r.output;
+
+  damage_entry_header(first_region(), 64);  // the first entry follows the region's header
+  r = run("verify " + cache_dir().string());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "entries checked 63, corrupt 1, torn tails 0")) << r.output;
+  EXPECT_TRUE(contains(r.output, "corrupt entry: region 0000000000000001.region offset 64"))
+      << r.output;
+
+  r = run("verify --repair " + cache_dir().string());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "repaired: cleared 1")) << r.output;
+  r = run("verify " + cache_dir().string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "entries checked 63, corrupt 0")) << r.output;
+}
+
+// A process holding the directory's lock, as a running cache does: its pid in the lock file.
+TEST_F(LarderDirectoryTools, StatReadsALockedDirectoryAndRepairRefusesNamingTheProcess) {
+  const int fd = ::open((cache_dir() / "lock").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  const std::string pid = std::to_string(::getpid());
+  ASSERT_EQ(::ftruncate(fd, 0), 0);
+  ASSERT_EQ(::pwrite(fd, (pid + "\n").data(), pid.size() + 1, 0),
+            static_cast<ssize_t>(pid.size() + 1));
+
+  auto r = run("stat " + cache_dir().string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "lock: held by process " + pid)) << r.output;
+  r = run("verify " + cache_dir().string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "process " + pid + " has the directory open")) << r.output;
+  r = run("verify --repair " + cache_dir().string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "in use by another cache (process " + pid + ")")) << r.output;
+  ::close(fd);
+}
+
+TEST(LarderDirectoryTool, ANonCacheDirectoryIsAUsageError) {
+  larder::testing::scratch_directory scratch;
+  for (const std::string command : {"stat ", "verify ", "verify --repair "}) {
+    auto r = run(command + scratch.path().string());
+    EXPECT_EQ(r.exit_code, 2) << command << r.output;
+    EXPECT_TRUE(contains(r.output, "has no manifest; it is not a larder cache directory"))
+        << r.output;
+    r = run(command + (scratch.path() / "absent").string());
+    EXPECT_EQ(r.exit_code, 2) << command << r.output;
+    EXPECT_TRUE(contains(r.output, "is not a directory")) << r.output;
+  }
+  // Nothing was created by looking.
+  EXPECT_TRUE(std::filesystem::is_empty(scratch.path()));
+}
+
+TEST(LarderDirectoryTool, HelpExplainsTheCommandsWithExamples) {
+  auto r = run("stat --help");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "--json")) << r.output;
+  EXPECT_TRUE(contains(r.output, "larder stat ./cache/training_cache")) << r.output;
+  r = run("verify --help");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "--repair")) << r.output;
+  EXPECT_TRUE(contains(r.output, "torn tail")) << r.output;
+  EXPECT_TRUE(contains(r.output, "larder verify --repair")) << r.output;
+  r = run("--help");
+  EXPECT_TRUE(contains(r.output, "stat")) << r.output;
+  EXPECT_TRUE(contains(r.output, "verify")) << r.output;
 }
 
 }  // namespace

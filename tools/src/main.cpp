@@ -11,6 +11,8 @@
 #include "exit_codes.hpp"
 #include "replay_command.hpp"
 #include "serve_command.hpp"
+#include "stat_command.hpp"
+#include "verify_command.hpp"
 
 int main(int argc, char** argv) {
   using namespace larder::tools;
@@ -25,6 +27,8 @@ int main(int argc, char** argv) {
   add_config_command(app, exit_status);
   add_serve_command(app, exit_status);
   add_replay_command(app, exit_status);
+  add_stat_command(app, exit_status);
+  add_verify_command(app, exit_status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

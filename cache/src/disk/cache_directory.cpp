@@ -29,19 +29,25 @@ std::string errno_text(int error) {
   return std::generic_category().message(error);
 }
 
+// The pid the lock's holder wrote in it.
+std::string read_owner(int lock_fd) {
+  char pid[32] = {};
+  const ssize_t n = ::pread(lock_fd, pid, sizeof pid - 1, 0);
+  std::string owner = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "";
+  while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' '))
+    owner.pop_back();
+  return owner.empty() ? "unknown" : owner;
+}
+
 int take_lock(const fs::path& dir) {
   const fs::path lock_path = dir / "lock";
   const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) fail(dir, "cannot open its lock file: " + errno_text(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int error = errno;
-    char pid[32] = {};
-    const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
+    const std::string owner = read_owner(fd);
     ::close(fd);
     if (error == EWOULDBLOCK) {
-      std::string owner = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "unknown";
-      while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' '))
-        owner.pop_back();
       fail(dir, "is in use by another cache (process " + owner +
                     "); a directory serves one cache at a time: stop that process or give "
                     "this cache another disk.path");
@@ -55,7 +61,7 @@ int take_lock(const fs::path& dir) {
   return fd;
 }
 
-std::map<std::string, std::string> read_manifest(const fs::path& dir, const fs::path& file) {
+std::map<std::string, std::string> read_manifest_fields(const fs::path& dir, const fs::path& file) {
   std::ifstream in(file);
   if (!in) fail(dir, "cannot read its manifest " + quoted(file));
   std::map<std::string, std::string> fields;
@@ -107,6 +113,27 @@ void write_manifest(const fs::path& dir, const directory_settings& settings) {
 
 }  // namespace
 
+manifest read_manifest(const fs::path& path) {
+  if (!fs::is_directory(path)) fail(path, "is not a directory");
+  const fs::path file = path / "manifest";
+  if (!fs::exists(file)) fail(path, "has no manifest; it is not a larder cache directory");
+  const auto fields = read_manifest_fields(path, file);
+  return {number_field(path, fields, "format_version"), number_field(path, fields, "region_size")};
+}
+
+std::optional<std::string> lock_owner(const fs::path& path) {
+  const int fd = ::open((path / "lock").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;  // never opened by a cache: nobody holds it
+  std::optional<std::string> owner;
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) owner = read_owner(fd);
+  } else {
+    ::flock(fd, LOCK_UN);
+  }
+  ::close(fd);
+  return owner;
+}
+
 void sync_directory(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + dir.string());
@@ -126,7 +153,7 @@ cache_directory cache_directory::open(const fs::path& path, const directory_sett
     const fs::path manifest = path / "manifest";
     bool created = false;
     if (fs::exists(manifest)) {
-      const auto fields = read_manifest(path, manifest);
+      const auto fields = read_manifest_fields(path, manifest);
       const auto version = number_field(path, fields, "format_version");
       if (version != directory_format_version) {
         fail(path, "has format version " + std::to_string(version) + "; this larder reads " +

@@ -17,15 +17,12 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <stdexcept>
+#include <optional>
 #include <string>
 
-namespace larder::disk {
+#include "larder/cache/disk/directory_error.hpp"
 
-class directory_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace larder::disk {
 
 inline constexpr std::uint32_t directory_format_version = 1;
 
@@ -62,6 +59,20 @@ class cache_directory {
   int lock_fd_ = -1;
   bool created_ = false;
 };
+
+// What a directory's manifest says, read without taking the lock (for the read-only tools).
+struct manifest {
+  std::uint64_t format_version = 0;
+  std::uint64_t region_size = 0;
+};
+// Throws directory_error when `path` is not a directory or has no readable manifest (it is not
+// a larder cache directory).
+manifest read_manifest(const std::filesystem::path& path);
+
+// The pid written in the lock file of `path` if a process holds its lock, else nullopt ("unknown"
+// when the holder wrote none). Probes with a shared flock that it releases at once, so a cache
+// opening the directory in that instant may be refused; for operators' tools, not for caches.
+std::optional<std::string> lock_owner(const std::filesystem::path& path);
 
 // Makes a rename or a file creation in `dir` durable (fsync of the directory).
 void sync_directory(const std::filesystem::path& dir);

@@ -41,8 +41,8 @@
 // 6. Reopen. close() writes an index snapshot; open() loads it when it is valid and matches the
 //    region files, and deletes it before anything new is written. Otherwise (a crash) open()
 //    rebuilds the index by scanning every region in sequence order, keeping the entries whose
-//    checksums verify and stopping each region at its first torn or unwritten entry; later
-//    entries and tombstones (from erase) override earlier ones.
+//    checksums verify and stepping over damaged or unwritten bytes (disk/region_file.hpp); later
+//    entries and tombstones (from erase) override earlier ones (disk/region_replay.hpp).
 // 7. Cleanup (cleanup(), run on a schedule by the cache's cleanup service). Each region keeps
 //    a count of its live bytes (entries the index still points at). A written region whose live
 //    share has fallen below compact_below is compacted: its live, unexpired entries are copied
