@@ -35,7 +35,7 @@ model_cache:
   format: safetensors
   compression: true
   cleanup_policy: lru       # lru, fifo, time or size
-  eviction: sieve           # memory order: lru, fifo, s3fifo, sieve or wtinylfu
+  eviction: s3fifo          # memory order: lru, fifo, s3fifo, sieve or wtinylfu
 
 training_cache:
   size: 512                 # MB

@@ -50,7 +50,7 @@ void expect_seed_defaults(const cache_config& cfg) {
   EXPECT_EQ(cfg.model_cache.format, "safetensors");
   EXPECT_TRUE(cfg.model_cache.compression);
   EXPECT_EQ(cfg.model_cache.policy, cleanup_policy::lru);
-  EXPECT_EQ(cfg.model_cache.eviction, memory_policy::sieve);
+  EXPECT_EQ(cfg.model_cache.eviction, memory_policy::s3fifo);
   EXPECT_EQ(cfg.training_cache.eviction, memory_policy::sieve);
   EXPECT_EQ(cfg.system_cache.eviction, memory_policy::s3fifo);
   EXPECT_EQ(cfg.training_cache.size_bytes, 512 * mb);

@@ -89,7 +89,7 @@ struct model_cache_profile {
   cleanup_policy policy = cleanup_policy::lru;
   // The order in which its memory tier evicts (`eviction:`). The defaults of the three profiles
   // come from the miss ratios in bench/RESULTS.md; the README says why each.
-  memory_policy eviction = memory_policy::sieve;
+  memory_policy eviction = memory_policy::s3fifo;
 
   bool operator==(const model_cache_profile&) const = default;
 };
