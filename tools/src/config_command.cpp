@@ -27,24 +27,25 @@ void print_settings(const cache_config& c, const std::string& origin) {
   std::cout << fmt::format(
       "configuration: {} (after CACHE_* / LARDER_LOG_LEVEL overrides)\n"
       "cache.memory:   size {}, policy {}, compression {}, max_items {}, cleanup every {} s\n"
-      "cache.disk:     size {}, path {}, cleanup every {} s, use_mmap {}\n"
+      "cache.disk:     size {}, path {}, cleanup every {} s, use_mmap {}, reinsertion {}\n"
       "cache:          eviction_threshold {}\n"
       "cache.resources: min_available_memory {}, min_free_disk {}, check every {} s\n"
-      "model_cache:    size {}, format {}, compression {}, cleanup_policy {}\n"
-      "training_cache: size {}, batch_buffer {}, prefetch {}, cleanup_policy {}\n"
-      "system_cache:   size {}, temp_dir {}, max_age {} s, cleanup_policy {}\n"
+      "model_cache:    size {}, format {}, compression {}, cleanup_policy {}, eviction {}\n"
+      "training_cache: size {}, batch_buffer {}, prefetch {}, cleanup_policy {}, eviction {}\n"
+      "system_cache:   size {}, temp_dir {}, max_age {} s, cleanup_policy {}, eviction {}\n"
       "logging:        level {}\n",
       origin, megabytes(c.memory.size_bytes), to_string(c.memory.policy), c.memory.compression,
       c.memory.max_items == 0 ? std::string("unlimited") : std::to_string(c.memory.max_items),
       c.memory.cleanup_interval.count(), megabytes(c.disk.size_bytes), c.disk.path.string(),
-      c.disk.cleanup_interval.count(), c.disk.use_mmap, c.eviction_threshold,
+      c.disk.cleanup_interval.count(), c.disk.use_mmap, c.disk.reinsertion, c.eviction_threshold,
       megabytes(c.resources.min_available_memory_bytes), megabytes(c.resources.min_free_disk_bytes),
       c.resources.check_interval.count(), megabytes(c.model_cache.size_bytes), c.model_cache.format,
-      c.model_cache.compression, to_string(c.model_cache.policy),
+      c.model_cache.compression, to_string(c.model_cache.policy), to_string(c.model_cache.eviction),
       megabytes(c.training_cache.size_bytes), c.training_cache.batch_buffer,
       c.training_cache.prefetch, to_string(c.training_cache.policy),
-      megabytes(c.system_cache.size_bytes), c.system_cache.temp_dir.string(),
-      c.system_cache.max_age.count(), to_string(c.system_cache.policy), c.logging.level);
+      to_string(c.training_cache.eviction), megabytes(c.system_cache.size_bytes),
+      c.system_cache.temp_dir.string(), c.system_cache.max_age.count(),
+      to_string(c.system_cache.policy), to_string(c.system_cache.eviction), c.logging.level);
 }
 
 int run_config(const config_options& options) {
