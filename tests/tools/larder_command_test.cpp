@@ -243,9 +243,8 @@ TEST(LarderReplay, HelpDescribesTheFormatsAndOptions) {
 }
 
 TEST(LarderReplay, PlotDrawsAPng) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "gnuplot is not installed (Debian: gnuplot-nox)";
-  }
+  ASSERT_EQ(std::system("command -v gnuplot >/dev/null 2>&1"), 0)
+      << "gnuplot is not installed: scripts/install-deps.sh installs it (Debian: gnuplot-nox)";
   larder::testing::scratch_directory scratch;
   const auto trace = scratch.write("t.csv", small_trace);
   const auto png = scratch.path() / "mrc.png";
@@ -255,6 +254,21 @@ TEST(LarderReplay, PlotDrawsAPng) {
   std::string magic(8, '\0');
   in.read(magic.data(), 8);
   EXPECT_EQ(magic, "\x89PNG\r\n\x1a\n") << r.output;
+}
+
+TEST(LarderReplay, PlotWithoutGnuplotFailsNamingThePackage) {
+  larder::testing::scratch_directory scratch;
+  const auto trace = scratch.write("t.csv", small_trace);
+  const auto png = scratch.path() / "mrc.png";
+  // A PATH with nothing on it: gnuplot cannot be found.
+  const auto empty = scratch.path() / "empty-path";
+  std::filesystem::create_directory(empty);
+  auto r =
+      run_with_environment("PATH=" + empty.string(),
+                           "replay " + trace.string() + " --size 100,200 --plot " + png.string());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "gnuplot-nox")) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(png));
 }
 
 // A disk-tier directory made the way an operator's would be: by `larder demo --dir`, closed
