@@ -515,6 +515,11 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     if (kind == relocation::compaction) {
       reclaim(r);
       result.removed = true;
+    } else if (next_victim() != &r) {
+      // Reinsertion chose this region ahead of need. If it is no longer the one the budget would
+      // evict (read since, under lru, or chosen while the others were still being written), it
+      // stays: evicting it would drop its unmoved entries out of order. Its moved entries are
+      // dead here, their copies live on.
     } else if (evict(r, result.moved_tags)) {
       result.removed = true;
     } else {
