@@ -79,11 +79,14 @@ bool ghost_queue::take(std::uint64_t hash) {
   return true;
 }
 
+std::size_t ghost_queue::front_slot() const noexcept {
+  const std::size_t i = find(fifo_.front().hash);
+  return i != no_slot && table_[i].sequence_plus_one - 1 == front_sequence_ ? i : no_slot;
+}
+
 void ghost_queue::pop_front() {
-  const record& oldest = fifo_.front();
-  const std::size_t i = find(oldest.hash);
-  if (i != no_slot && table_[i].sequence_plus_one - 1 == front_sequence_) {
-    weight_ -= oldest.weight;
+  if (const std::size_t i = front_slot(); i != no_slot) {
+    weight_ -= fifo_.front().weight;
     erase_slot(i);
   }
   fifo_.pop_front();
@@ -94,12 +97,8 @@ void ghost_queue::trim() {
   while (weight_ > capacity_ && !fifo_.empty())
     pop_front();
   // Stale records at the front serve nothing.
-  while (!fifo_.empty()) {
-    const std::size_t i = find(fifo_.front().hash);
-    if (i != no_slot && table_[i].sequence_plus_one - 1 == front_sequence_) break;
-    fifo_.pop_front();
-    ++front_sequence_;
-  }
+  while (!fifo_.empty() && front_slot() == no_slot)
+    pop_front();
 }
 
 }  // namespace larder

@@ -36,14 +36,10 @@ void wtinylfu_policy::unlink(memory_entry& e) {
   weight_[e.policy_queue] -= e.charge;
 }
 
-void wtinylfu_policy::record_access(const memory_entry& e) {
-  sketch_.record(e.hash);
-}
-
 void wtinylfu_policy::on_insert(memory_entry& e) {
   // Grow the sketch with the shard, so its counters stay sparse enough to tell keys apart.
   if (++entries_ > sketch_.sized_for()) sketch_.resize(2 * sketch_.sized_for());
-  record_access(e);
+  sketch_.record(e.hash);
   push(window, e);
   // Candidates not judged by now were admitted: there was room for them.
   candidate_ = nullptr;
@@ -62,7 +58,7 @@ void wtinylfu_policy::move_window_overflow() {
 }
 
 void wtinylfu_policy::on_hit(memory_entry& e) {
-  record_access(e);
+  sketch_.record(e.hash);
   switch (e.policy_queue) {
     case window:
     case protected_segment:

@@ -54,6 +54,9 @@ class ghost_queue {
   void erase_slot(std::size_t index) noexcept;
   void insert_slot(std::uint64_t hash, std::uint64_t sequence);
   void grow();
+  // The table slot of the record at the front of the FIFO, or no_slot if that record is stale.
+  // REQUIRES: the FIFO is not empty.
+  std::size_t front_slot() const noexcept;
   // Forgets the record at the front of the FIFO (if live) and drops it.
   void pop_front();
   void trim();

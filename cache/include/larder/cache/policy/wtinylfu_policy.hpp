@@ -58,7 +58,6 @@ class wtinylfu_policy final : public eviction_policy {
   enum queue_id : std::uint8_t { window = 0, probation = 1, protected_segment = 2 };
   void push(queue_id q, memory_entry& e);
   void unlink(memory_entry& e);
-  void record_access(const memory_entry& e);
   void move_window_overflow();
 
   entry_list queues_[3];  // front: most recent
