@@ -4,8 +4,14 @@
 // >= 1.8x the throughput of one. Each operation runs at 1 and 2 threads, larder and baseline in
 // the same run; a summary of ratios follows Google Benchmark's table.
 //
+// Metrics: the tier counts hits and misses in per-thread slots (memory_tier.hpp). The
+// *_uncounted rows run the same gets on a tier with count_lookups off, and *_shared_counter adds
+// what we avoid, one atomic counter written by every get, so the summary shows what counting
+// costs and what the naive way would.
+//
 //   build/release/bench/memory_tier_bench --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true     (the summary then uses the medians)
+#include <atomic>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -54,22 +60,29 @@ struct key_walk {
   std::size_t i = 0;
 };
 
-larder::memory_tier_options tier_options() {
+larder::memory_tier_options tier_options(bool count_lookups) {
   larder::memory_tier_options o;
   o.capacity_bytes = 256ull << 20;  // everything fits: hits only
+  o.count_lookups = count_lookups;
   return o;
 }
 
-// The tier shared by the threads of a benchmark; filled once.
-larder::cache_manager& shared_cache() {
+larder::cache_manager& filled_cache(bool count_lookups) {
   static boost::asio::io_context ctx;
-  static larder::cache_manager cache(ctx.get_executor(), tier_options());
-  static bool filled = [] {
-    for (const auto& k : keys())
-      cache.memory().put(k, blob::copy_of(std::string(value_bytes, 'v')));
-    return true;
-  }();
-  (void)filled;
+  auto* cache = new larder::cache_manager(ctx.get_executor(), tier_options(count_lookups));
+  for (const auto& k : keys())
+    cache->memory().put(k, blob::copy_of(std::string(value_bytes, 'v')));
+  return *cache;
+}
+
+// The tiers shared by the threads of a benchmark (counting hits and misses, or not); filled once
+// and kept to the end of the program.
+larder::cache_manager& shared_cache() {
+  static larder::cache_manager& cache = filled_cache(true);
+  return cache;
+}
+larder::cache_manager& uncounted_cache() {
+  static larder::cache_manager& cache = filled_cache(false);
   return cache;
 }
 
@@ -116,6 +129,30 @@ void BM_try_get_hit(benchmark::State& state) {
   key_walk walk(state);
   for (auto _ : state) {
     auto v = cache.try_get(walk.next());
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_try_get_hit_uncounted(benchmark::State& state) {
+  auto& cache = uncounted_cache();
+  key_walk walk(state);
+  for (auto _ : state) {
+    auto v = cache.try_get(walk.next());
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// What per-thread counting avoids: every get adds to one atomic that all threads write.
+std::atomic<std::uint64_t> shared_hit_counter{0};
+
+void BM_try_get_hit_shared_counter(benchmark::State& state) {
+  auto& cache = uncounted_cache();
+  key_walk walk(state);
+  for (auto _ : state) {
+    auto v = cache.try_get(walk.next());
+    if (v) shared_hit_counter.fetch_add(1, std::memory_order_relaxed);
     benchmark::DoNotOptimize(v);
   }
   state.SetItemsProcessed(state.iterations());
@@ -174,6 +211,8 @@ void BM_put(benchmark::State& state) {
 
 BENCHMARK(BM_baseline_get_hit)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_try_get_hit)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_try_get_hit_uncounted)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_try_get_hit_shared_counter)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_co_await_get_hit)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_get_or_load_hit)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_baseline_put)->Threads(1)->Threads(2)->UseRealTime();
@@ -200,15 +239,29 @@ class summary_reporter : public benchmark::ConsoleReporter {
     std::printf(
         "\nsummary: ns/op at 1 thread; scaling = ops/s at 2 threads / ops/s at 1;\n"
         "x baseline = ops/s at 1 thread / the baseline's (mutex + unordered_map)\n");
-    std::printf("%-22s %10s %10s %12s %12s\n", "operation", "ns/op", "scaling", "x baseline",
+    std::printf("%-28s %10s %10s %12s %12s\n", "operation", "ns/op", "scaling", "x baseline",
                 "target");
     row("BM_try_get_hit", "BM_baseline_get_hit", "<= 50 ns");
     row("BM_co_await_get_hit", "BM_baseline_get_hit", "<= 100 ns");
     row("BM_get_or_load_hit", "BM_baseline_get_hit", "");
     row("BM_put", "BM_baseline_put", "");
+    row("BM_try_get_hit_uncounted", "BM_baseline_get_hit", "");
+    row("BM_try_get_hit_shared_counter", "BM_baseline_get_hit", "");
     row("BM_baseline_get_hit", "", "");
     row("BM_baseline_put", "", "");
     std::printf("two-thread target: scaling >= 1.8 for the larder rows.\n");
+    for (int threads : {1, 2}) {
+      const double counted = rate("BM_try_get_hit", threads);
+      const double uncounted = rate("BM_try_get_hit_uncounted", threads);
+      const double shared = rate("BM_try_get_hit_shared_counter", threads);
+      if (counted == 0 || uncounted == 0 || shared == 0) continue;
+      // Aggregate ops/s over the threads: per-op cost is threads / rate.
+      std::printf(
+          "metrics at %d thread(s): per-thread counters cost %+.1f ns/op over no counting; one "
+          "shared atomic would cost %+.1f ns/op\n",
+          threads, threads * (1e9 / counted - 1e9 / uncounted),
+          threads * (1e9 / shared - 1e9 / uncounted));
+    }
   }
 
  private:
@@ -229,7 +282,7 @@ class summary_reporter : public benchmark::ConsoleReporter {
       std::snprintf(buf, sizeof buf, "%.2f", one / rate(baseline, 1));
       versus = buf;
     }
-    std::printf("%-22s %10.1f %10.2f %12s %12s\n", name.c_str() + 3, 1e9 / one,
+    std::printf("%-28s %10.1f %10.2f %12s %12s\n", name.c_str() + 3, 1e9 / one,
                 two > 0 ? two / one : 0.0, versus.c_str(), target);
   }
 

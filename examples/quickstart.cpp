@@ -32,6 +32,6 @@ int main() {
   larder::runtime rt;  // or use your application's own Asio executor
   larder::cache_manager cache(rt.executor(), larder::default_config());
   rt.run(training_step(cache));
-  const auto stats = cache.stats();
+  const auto stats = cache.metrics();
   std::cout << "hits " << stats.memory.hits << ", loads " << stats.loads << "\n";
 }

@@ -55,7 +55,7 @@ int main() {
   const larder::preprocess_step step{"normalize-v1", normalize};
 
   for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
-    const auto before = cache->stats();
+    const auto before = cache->metrics();
     const auto start = std::chrono::steady_clock::now();
     rt.run([&]() -> larder::asio::awaitable<void> {
       auto stream = datasets.stream_dataset(
@@ -63,7 +63,7 @@ int main() {
       while (auto batch = co_await stream->next())
         co_await compute_step(2ms);  // the model's step on batch->samples
     }());
-    const auto after = cache->stats();
+    const auto after = cache->metrics();
     std::printf("epoch %llu: %.2f s, %llu memory hits, %llu loads from the files\n",
                 static_cast<unsigned long long>(epoch + 1),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),

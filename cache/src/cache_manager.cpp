@@ -184,7 +184,9 @@ asio::awaitable<std::optional<blob>> cache_manager::get_from_memory(std::string_
 asio::awaitable<std::optional<blob>> cache_manager::get_from_tiers(std::string_view key) {
   // Moved, not copied: a copy would cost a reference-count round trip on every hit.
   if (auto hit = memory_.get(key)) co_return std::move(hit);
-  co_return co_await read_through_disk(key);
+  auto value = co_await read_through_disk(key);
+  if (value) hits_below_memory_.fetch_add(1, std::memory_order_relaxed);
+  co_return value;
 }
 
 asio::awaitable<std::optional<blob>> cache_manager::read_through_disk(std::string_view key) {
@@ -237,14 +239,35 @@ asio::awaitable<void> cache_manager::close() {
   }
 }
 
-cache_stats cache_manager::stats() const {
-  cache_stats out;
+cache_metrics cache_manager::metrics() const {
+  cache_metrics out;
+  // Read before the memory tier: a lookup is counted in memory before it can be counted here,
+  // so hits never exceed lookups in a snapshot.
+  const std::uint64_t below_memory = hits_below_memory_.load(std::memory_order_relaxed);
   out.memory = memory_.stats();
   if (disk_) out.disk = disk_->stats();
+  out.lookups = out.memory.hits + out.memory.misses;
+  out.hits = out.memory.hits + below_memory;
+  out.hit_rate =
+      out.lookups == 0 ? 0.0 : static_cast<double>(out.hits) / static_cast<double>(out.lookups);
+  out.memory_usage = out.memory.bytes_used;
+  out.eviction_count = out.memory.evictions + out.memory.cleanup_evictions +
+                       out.memory.expirations + out.memory.aged_out;
   out.loads = load_count_.load(std::memory_order_relaxed);
   out.coalesced_loads = loads_.coalesced();
   out.coalesced_disk_reads = disk_reads_.coalesced();
+  out.stream_batches = stream_batches_.load(std::memory_order_relaxed);
+  out.stream_stall = std::chrono::nanoseconds(stream_stall_ns_.load(std::memory_order_relaxed));
   return out;
+}
+
+asio::awaitable<cache_metrics> cache_manager::get_metrics() const {
+  co_return metrics();
+}
+
+void cache_manager::record_stream_batch(std::chrono::nanoseconds waited) noexcept {
+  stream_batches_.fetch_add(1, std::memory_order_relaxed);
+  stream_stall_ns_.fetch_add(waited.count(), std::memory_order_relaxed);
 }
 
 }  // namespace larder

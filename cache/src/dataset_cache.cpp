@@ -23,10 +23,11 @@ std::string info_key(std::string_view fingerprint) {
 // Batches read ahead by the scheduler's prefetcher: its window's reads run at once.
 class prefetched_stream final : public dataset_stream {
  public:
-  prefetched_stream(asio::any_io_executor executor, std::vector<std::size_t> order,
+  prefetched_stream(cache_manager& cache, std::vector<std::size_t> order,
                     const stream_options& options,
                     std::function<asio::awaitable<blob>(const std::size_t&)> read)
-      : prefetcher_(std::move(executor), std::move(order),
+      : cache_(cache),
+        prefetcher_(cache.get_executor(), std::move(order),
                     {.batch_size = options.batch_size,
                      .batches_ahead = options.prefetch,
                      .max_bytes_in_flight = options.max_bytes_ahead,
@@ -35,6 +36,7 @@ class prefetched_stream final : public dataset_stream {
 
   asio::awaitable<std::optional<dataset_batch>> next() override {
     std::optional<prefetcher<std::size_t, blob>::batch> b;
+    const auto start = std::chrono::steady_clock::now();
     try {
       b = co_await prefetcher_.next();
     } catch (const prefetch_error& e) {
@@ -43,6 +45,7 @@ class prefetched_stream final : public dataset_stream {
       throw;
     }
     if (!b) co_return std::nullopt;
+    cache_.record_stream_batch(std::chrono::steady_clock::now() - start);
     co_return dataset_batch{b->index, std::move(b->keys), std::move(b->values)};
   }
 
@@ -54,15 +57,16 @@ class prefetched_stream final : public dataset_stream {
   }
 
  private:
+  cache_manager& cache_;
   prefetcher<std::size_t, blob> prefetcher_;
 };
 
 // No read-ahead: each batch is read, all its samples at once, when next() asks for it.
 class synchronous_stream final : public dataset_stream {
  public:
-  synchronous_stream(std::vector<std::size_t> order, std::size_t batch_size,
+  synchronous_stream(cache_manager& cache, std::vector<std::size_t> order, std::size_t batch_size,
                      std::function<asio::awaitable<blob>(const std::size_t&)> read)
-      : order_(std::move(order)), batch_size_(batch_size), read_(std::move(read)) {}
+      : cache_(cache), order_(std::move(order)), batch_size_(batch_size), read_(std::move(read)) {}
 
   asio::awaitable<std::optional<dataset_batch>> next() override {
     const std::size_t first = number_ * batch_size_;
@@ -78,7 +82,9 @@ class synchronous_stream final : public dataset_stream {
       reads.push_back(read_(i));
     max_in_flight_ = std::max(max_in_flight_, reads.size());
     batch.samples = co_await when_all(std::move(reads));
-    stall_ += std::chrono::steady_clock::now() - start;
+    const auto waited = std::chrono::steady_clock::now() - start;
+    stall_ += waited;
+    cache_.record_stream_batch(waited);
     co_return batch;
   }
 
@@ -92,6 +98,7 @@ class synchronous_stream final : public dataset_stream {
   }
 
  private:
+  cache_manager& cache_;
   std::vector<std::size_t> order_;
   std::size_t batch_size_;
   std::function<asio::awaitable<blob>(const std::size_t&)> read_;
@@ -214,11 +221,10 @@ std::unique_ptr<dataset_stream> dataset_cache::stream_dataset(const dataset_sour
     return sample(source, step, fp, i);
   };
   if (options.prefetch == 0) {
-    return std::make_unique<synchronous_stream>(std::move(order), options.batch_size,
+    return std::make_unique<synchronous_stream>(cache_, std::move(order), options.batch_size,
                                                 std::move(read));
   }
-  return std::make_unique<prefetched_stream>(cache_.get_executor(), std::move(order), options,
-                                             std::move(read));
+  return std::make_unique<prefetched_stream>(cache_, std::move(order), options, std::move(read));
 }
 
 void dataset_cache::keep_resident_subset(const std::string& fingerprint, double fraction) {

@@ -36,8 +36,8 @@ namespace fs = std::filesystem;
 // flush() pads the open region to this boundary, so that a block written by one flush is never
 // rewritten by the next (a torn rewrite could damage flushed entries). disk/region_file.hpp.
 constexpr std::size_t block_size = disk::region_block_size;
-using disk::region_header_size;
 using disk::region_file_name;
+using disk::region_header_size;
 // Sealed regions whose write has not finished; beyond this, puts are refused rather than letting
 // memory grow while the device falls behind.
 constexpr std::size_t max_regions_being_written = 4;
@@ -188,6 +188,10 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
   bool closed = false;
   std::error_code first_error;
   disk_tier_stats counts;
+  // Not guarded by mu: recorded where I/O completes, before mu is taken.
+  latency_histogram read_latency;
+  latency_histogram write_latency;
+  latency_histogram sync_latency;
 
   std::size_t region_count() const {
     return static_cast<std::size_t>(
@@ -239,7 +243,9 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
   // entries reinsertion copied forward: listed too, so that if a crash lost the copies the scan
   // finds a miss, never an older value. Returns false, evicting nothing, when the record cannot
   // be written (the tier degrades). REQUIRES: mu held.
-  bool evict(region& r, std::span<const std::uint32_t> moved = {}) {
+  // `reason` counts the entries that go with the region.
+  bool evict(region& r, std::span<const std::uint32_t> moved = {},
+             std::uint64_t disk_tier_stats::*reason = &disk_tier_stats::evicted_entries) {
     const bool older_exists =
         std::any_of(slots.begin(), slots.end(), [&](const auto& o) { return o && o->seq < r.seq; });
     if (older_exists) {
@@ -255,18 +261,20 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
         return false;
       }
     }
-    reclaim(r);
+    counts.*reason += reclaim(r);
     return true;
   }
 
-  // Drops a written region and its entries. REQUIRES: mu held, r written and not open.
-  void reclaim(region& r) {
-    index.erase_region(r.slot);
+  // Drops a written region and its entries; returns how many entries the index lost.
+  // REQUIRES: mu held, r written and not open.
+  std::size_t reclaim(region& r) {
+    const std::size_t dropped = index.erase_region(r.slot);
     std::error_code ec;
     fs::remove(directory.regions_path() / region_file_name(r.seq), ec);
     ++directory_changes;
     ++counts.regions_reclaimed;
     slots[r.slot].reset();
+    return dropped;
   }
 
   // The region the budget evicts next: the oldest (fifo) or least recently read (lru) written
@@ -444,6 +452,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
       if (expired(e.expires_at_unix_ns)) {
         index_erase(hash, here);
         ++result.expired_dropped;
+        ++counts.expired_entries;
         return true;
       }
       // Over the bound: dropped with the region; a smaller entry further on may still fit.
@@ -513,7 +522,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     r.compacting = false;
     if (closed) co_return result;
     if (kind == relocation::compaction) {
-      reclaim(r);
+      counts.evicted_entries += reclaim(r);
       result.removed = true;
     } else if (next_victim() != &r) {
       // Reinsertion chose this region ahead of need. If it is no longer the one the budget would
@@ -608,8 +617,10 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
       file = r->file;
       buffer = r->buffer;
     }
+    const latency_timer timer;
     const io::io_result result =
         co_await self->io.write_at(file->fd(), buffer, offset, length, offset);
+    timer.record(self->write_latency);
     std::vector<std::function<void()>> wake;
     {
       std::lock_guard lock(self->mu);
@@ -683,7 +694,9 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
       sync_directory = changes != directory_changes_synced;
     }
     for (const auto& f : to_sync) {
+      const latency_timer timer;
       const io::io_result result = co_await io.fsync(f.file->fd(), true);
+      timer.record(sync_latency);
       std::lock_guard lock(mu);
       if (!result.ok()) {
         degrade(result.error, "syncing " + f.file->path().filename().string());
@@ -989,7 +1002,9 @@ asio::awaitable<std::optional<blob>> disk_tier::get(std::string_view key) {
     const std::uint64_t first = where->offset / align * align;
     const std::size_t length = round_up(where->offset + where->size - first, align);
     read_buffer = std::make_shared<io::aligned_buffer>(length, std::max(align, std::size_t{16}));
+    const latency_timer timer;
     const io::io_result result = co_await s.io.read_at(file->fd(), read_buffer, 0, length, first);
+    timer.record(s.read_latency);
     std::lock_guard lock(s.mu);
     ++s.counts.reads;
     s.counts.bytes_read += result.bytes;
@@ -1008,6 +1023,7 @@ asio::awaitable<std::optional<blob>> disk_tier::get(std::string_view key) {
       std::lock_guard lock(s.mu);
       s.index_erase(hash, *where);
       ++s.counts.misses;
+      ++s.counts.expired_entries;
       co_return std::nullopt;
     }
     // A large raw value is handed out in place: the blob keeps the read buffer alive, which
@@ -1060,7 +1076,7 @@ asio::awaitable<disk_cleanup_report> disk_tier::cleanup() {
       if (r && !r->open && r->pending_writes == 0 && !r->buffer && !r->compacting &&
           r->latest_expiry != 0 && r->latest_expiry != region::never_expires &&
           r->latest_expiry <= now) {
-        if (!s.evict(*r)) break;
+        if (!s.evict(*r, {}, &disk_tier_stats::expired_entries)) break;
         ++report.regions_expired;
       }
     }
@@ -1175,6 +1191,9 @@ disk_tier_stats disk_tier::stats() const {
   out.writes_in_flight = s.pending_writes;
   out.regions_reinserting = s.reinserting ? 1 : 0;
   out.degraded = s.degraded;
+  out.read_latency = s.read_latency.summary();
+  out.write_latency = s.write_latency.summary();
+  out.sync_latency = s.sync_latency.summary();
   return out;
 }
 

@@ -182,6 +182,7 @@ memory_tier::memory_tier(memory_tier_options options)
       max_items_(options.max_items),
       policy_kind_(options.policy),
       weight_(options.weight),
+      count_lookups_(options.count_lookups),
       clock_(std::move(options.clock)),
       on_evict_(std::move(options.on_evict)) {
   if (options.capacity_bytes == 0) {
@@ -258,7 +259,7 @@ std::optional<blob> memory_tier::get(std::string_view key) {
     if (reader.active()) {
       memory_entry* e = s.find(key, hash);
       if (e == nullptr) {
-        shard_read_section::bump(reader.slot().misses);
+        if (count_lookups_) shard_read_section::bump(reader.slot().misses);
         return std::nullopt;
       }
       // An expired entry must be removed, which needs the write lock.
@@ -271,7 +272,7 @@ std::optional<blob> memory_tier::get(std::string_view key) {
           slot.recent[n % detail::hit_buffer_capacity].store(e, std::memory_order_relaxed);
           slot.buffered.store(n + 1, std::memory_order_relaxed);
         }
-        shard_read_section::bump(slot.hits);
+        if (count_lookups_) shard_read_section::bump(slot.hits);
         return e->value;
       }
     }
@@ -370,7 +371,7 @@ bool memory_tier::put(std::string_view key, blob value, const put_options& optio
   // Room this shard could not give, or that concurrent puts took: from the other shards.
   if (over_budget()) {
     evict_until_within(shard_index, inserted, high_water_.load(std::memory_order_relaxed),
-                       max_items_);
+                       max_items_, &memory_tier_stats::evictions);
   }
   return true;
 }
@@ -384,7 +385,8 @@ void memory_tier::report_eviction(const memory_entry& victim) const {
 }
 
 std::size_t memory_tier::evict_until_within(std::size_t first_shard, const memory_entry* keep,
-                                            std::uint64_t bytes, std::uint64_t items) {
+                                            std::uint64_t bytes, std::uint64_t items,
+                                            event_counter reason) {
   const std::size_t count = shard_count();
   std::size_t index = first_shard;
   std::size_t fruitless = 0;  // shards in a row that had nothing to give
@@ -403,7 +405,7 @@ std::size_t memory_tier::evict_until_within(std::size_t first_shard, const memor
       // gives way instead. (The pointer is only compared: it may have gone since.)
       if (v != nullptr && v != keep) {
         victim = s.detach(*v, *this, erase_reason::evicted);
-        ++s.counts.evictions;
+        ++(s.counts.*reason);
       }
     }
     if (victim) {
@@ -424,7 +426,7 @@ void memory_tier::set_admission_filter(admission_filter filter) {
 }
 
 std::size_t memory_tier::evict_down_to(std::uint64_t bytes) {
-  return evict_until_within(0, nullptr, bytes, max_items_);
+  return evict_until_within(0, nullptr, bytes, max_items_, &memory_tier_stats::cleanup_evictions);
 }
 
 void memory_tier::set_capacity(std::uint64_t bytes) {
@@ -434,7 +436,7 @@ void memory_tier::set_capacity(std::uint64_t bytes) {
       static_cast<std::uint64_t>(static_cast<double>(bytes) * eviction_threshold_);
   high_water_.store(high_water, std::memory_order_relaxed);
   share_budget_among_shards();
-  evict_until_within(0, nullptr, high_water, max_items_);
+  evict_until_within(0, nullptr, high_water, max_items_, &memory_tier_stats::cleanup_evictions);
 }
 
 bool memory_tier::erase(std::string_view key) {
@@ -468,7 +470,7 @@ void memory_tier::clear() {
 }
 
 template <typename Predicate>
-std::size_t memory_tier::expire_where(Predicate doomed_entry) {
+std::size_t memory_tier::expire_where(Predicate doomed_entry, event_counter reason) {
   std::size_t removed = 0;
   for (std::size_t i = 0; i < shard_count(); ++i) {
     shard& s = shards_[i];
@@ -481,7 +483,7 @@ std::size_t memory_tier::expire_where(Predicate doomed_entry) {
       });
       for (memory_entry* e : matching)
         doomed.push_back(s.detach(*e, *this, erase_reason::removed));
-      s.counts.expirations += doomed.size();
+      s.counts.*reason += doomed.size();
     }
     removed += doomed.size();
   }
@@ -490,13 +492,15 @@ std::size_t memory_tier::expire_where(Predicate doomed_entry) {
 
 std::size_t memory_tier::remove_older_than(std::chrono::nanoseconds max_age) {
   const std::int64_t cutoff = now_ns() - max_age.count();
-  return expire_where([cutoff](const memory_entry& e) { return e.inserted_at_ns < cutoff; });
+  return expire_where([cutoff](const memory_entry& e) { return e.inserted_at_ns < cutoff; },
+                      &memory_tier_stats::aged_out);
 }
 
 std::size_t memory_tier::purge_expired() {
   const std::int64_t now = now_ns();
   return expire_where(
-      [now](const memory_entry& e) { return e.expires_at_ns != 0 && now >= e.expires_at_ns; });
+      [now](const memory_entry& e) { return e.expires_at_ns != 0 && now >= e.expires_at_ns; },
+      &memory_tier_stats::expirations);
 }
 
 memory_tier_stats memory_tier::stats() const {
@@ -514,7 +518,9 @@ memory_tier_stats memory_tier::stats() const {
     out.replacements += c.replacements;
     out.removals += c.removals;
     out.evictions += c.evictions;
+    out.cleanup_evictions += c.cleanup_evictions;
     out.expirations += c.expirations;
+    out.aged_out += c.aged_out;
     out.rejections += c.rejections;
     for (const auto& slot : s.slots) {
       out.hits += slot.hits.load(std::memory_order_relaxed);

@@ -106,7 +106,7 @@ TEST_P(CacheConcurrency, MixedOperationsOnOverlappingKeysMatchTheModel) {
   }());
 
   EXPECT_EQ(wrong_values, 0);
-  auto stats = cache.stats();
+  auto stats = cache.metrics();
   EXPECT_EQ(stats.loads, static_cast<std::uint64_t>(loader_calls.load()));
   EXPECT_LE(stats.memory.bytes_used, stats.memory.high_water_bytes);
   // At rest, the byte count is exactly the sum of the charges of what is present.

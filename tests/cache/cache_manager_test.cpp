@@ -71,7 +71,7 @@ TEST_F(CacheManagerTest, RemoveAndClear) {
     co_await cache_.clear();
     EXPECT_FALSE(co_await cache_.get("b"));
   }());
-  EXPECT_EQ(cache_.stats().memory.entries, 0u);
+  EXPECT_EQ(cache_.metrics().memory.entries, 0u);
 }
 
 TEST_F(CacheManagerTest, GetOrLoadLoadsOnceThenHits) {
@@ -80,7 +80,7 @@ TEST_F(CacheManagerTest, GetOrLoadLoadsOnceThenHits) {
   EXPECT_EQ(first.view(), "loaded");
   EXPECT_EQ(second.view(), "loaded");
   EXPECT_EQ(loader_calls_, 1);
-  const auto stats = cache_.stats();
+  const auto stats = cache_.metrics();
   EXPECT_EQ(stats.loads, 1u);
   EXPECT_EQ(stats.memory.misses, 1u);  // one lookup missed, once
   EXPECT_EQ(stats.memory.hits, 1u);
@@ -97,7 +97,7 @@ TEST_F(CacheManagerTest, ConcurrentMissesOfOneKeyShareOneLoad) {
   for (const auto& v : values)
     EXPECT_EQ(v.view(), "once");
   EXPECT_EQ(loader_calls_, 1);
-  EXPECT_EQ(cache_.stats().coalesced_loads, 9u);
+  EXPECT_EQ(cache_.metrics().coalesced_loads, 9u);
 }
 
 TEST_F(CacheManagerTest, ALoaderExceptionReachesEveryCallerAndStoresNothing) {
@@ -205,12 +205,12 @@ TEST(CacheManagerCleanup, StartedCleanupPurgesExpiredEntriesUntilStopped) {
   cache.start(settings);
   EXPECT_THROW(cache.start(settings), std::logic_error);
   // Nobody reads "short": only a cleanup pass can count its expiry.
-  EXPECT_TRUE(eventually([&] { return cache.stats().memory.expirations == 1; }));
+  EXPECT_TRUE(eventually([&] { return cache.metrics().memory.expirations == 1; }));
   cache.stop();
   rt.run(cache.put("after-stop", blob::copy_of(std::string_view("v")), {.ttl = 1ms}));
   std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(cache.stats().memory.expirations, 1u);  // no pass after stop()
-  EXPECT_EQ(cache.stats().memory.entries, 2u);
+  EXPECT_EQ(cache.metrics().memory.expirations, 1u);  // no pass after stop()
+  EXPECT_EQ(cache.metrics().memory.entries, 2u);
 }
 
 TEST(CacheManagerCleanup, AManualPassAppliesThePolicy) {

@@ -191,6 +191,8 @@ TEST_F(DatasetCacheTest, AStreamYieldsTheEpochOrderInBatchesWithReadsInFlightTog
   auto cache = open(config(256 << 10));  // far smaller than the dataset: both tiers at work
   dataset_cache datasets(*cache);
   const auto source = counted(300, 4096);
+  std::uint64_t streamed_batches = 0;
+  std::chrono::nanoseconds stall_floor{0};
   for (std::uint64_t epoch : {1u, 2u}) {
     for (std::size_t prefetch : {0u, 1u, 4u}) {
       const auto order = dataset_cache::epoch_order(300, true, 11, epoch);
@@ -209,6 +211,10 @@ TEST_F(DatasetCacheTest, AStreamYieldsTheEpochOrderInBatchesWithReadsInFlightTog
         }
       }
       EXPECT_EQ(seen, order) << "epoch " << epoch << " prefetch " << prefetch;
+      // The cache's metrics count the stream's batches and the time its consumer waited.
+      streamed_batches += batches;
+      EXPECT_EQ(cache->metrics().stream_batches, streamed_batches);
+      stall_floor += stream->stats().stall;
       // Prefetch 1 reads the next batch while the consumer works: one batch in flight at most.
       // More reads several batches at once.
       if (prefetch <= 1) {
@@ -219,7 +225,10 @@ TEST_F(DatasetCacheTest, AStreamYieldsTheEpochOrderInBatchesWithReadsInFlightTog
     }
   }
   EXPECT_EQ(reads_, 300);  // the source was read once; everything else came from the tiers
-  EXPECT_GT(cache->stats().disk->hits, 0u);
+  EXPECT_GT(cache->metrics().disk->hits, 0u);
+  // The cache times each next() whole; the prefetcher only its suspensions.
+  EXPECT_GE(cache->metrics().stream_stall, stall_floor);
+  EXPECT_GT(cache->metrics().stream_stall, std::chrono::nanoseconds::zero());
 }
 
 TEST_F(DatasetCacheTest, AStreamSurfacesASourceErrorWithItsSampleAndCanBeCancelled) {
@@ -266,11 +275,11 @@ double second_epoch_hit_rate(runtime& rt, cache_manager& cache, const dataset_so
     datasets.keep_resident_subset(fp, datasets.resident_fraction(bytes));
   }
   for (std::uint64_t epoch : {1u, 2u}) {
-    const auto before = cache.stats().memory.hits;
+    const auto before = cache.metrics().memory.hits;
     for (std::size_t i : dataset_cache::epoch_order(source.size, true, 7, epoch))
       rt.run(datasets.sample(source, {}, fp, i));
     if (epoch == 2) {
-      return static_cast<double>(cache.stats().memory.hits - before) /
+      return static_cast<double>(cache.metrics().memory.hits - before) /
              static_cast<double>(source.size);
     }
   }

@@ -71,11 +71,11 @@ TEST_F(TieredCacheTest, AMemoryMissIsServedFromDiskAndPromoted) {
   EXPECT_FALSE(cache->contains(key_for(1)));
   EXPECT_EQ(get(*cache, 1), value_for(1));
   EXPECT_TRUE(cache->contains(key_for(1)));  // promoted
-  auto s = cache->stats();
+  auto s = cache->metrics();
   ASSERT_TRUE(s.disk);
   EXPECT_EQ(s.disk->hits, 1u);
   EXPECT_EQ(get(*cache, 1), value_for(1));
-  EXPECT_EQ(cache->stats().disk->hits, 1u);  // the second read hit memory
+  EXPECT_EQ(cache->metrics().disk->hits, 1u);  // the second read hit memory
 }
 
 TEST_F(TieredCacheTest, EntriesSurviveCloseAndReopen) {
@@ -95,7 +95,7 @@ TEST_F(TieredCacheTest, WriteOnEvictKeepsWhatMemoryCannot) {
   auto cache = open(config(64 << 10), {.mode = write_mode::write_on_evict});
   for (int i = 0; i < 200; ++i)
     put(*cache, i);  // 400 KB through a 64 KB memory tier
-  const auto s = cache->stats();
+  const auto s = cache->metrics();
   EXPECT_GT(s.memory.evictions, 100u);
   EXPECT_EQ(s.disk->insertions, s.memory.evictions);
   int loads = 0;
@@ -128,7 +128,7 @@ TEST_F(TieredCacheTest, ConcurrentMissesShareOneDiskReadAndNoLoad) {
   for (const auto& v : values)
     EXPECT_EQ(v.view(), value_for(7));
   EXPECT_EQ(loads, 0);
-  EXPECT_EQ(cache->stats().disk->hits, 1u);
+  EXPECT_EQ(cache->metrics().disk->hits, 1u);
 }
 
 // Many coroutines on two threads: puts, gets, removes and loads on overlapping keys through a
@@ -195,7 +195,7 @@ TEST_F(TieredCacheTest, AFailingDiskDegradesToMemoryAndFlushReportsIt) {
   } catch (const std::system_error& e) {
     EXPECT_EQ(e.code(), std::make_error_code(std::errc::io_error));
   }
-  EXPECT_TRUE(cache->stats().disk->degraded);
+  EXPECT_TRUE(cache->metrics().disk->degraded);
   EXPECT_EQ(get(*cache, 199), value_for(199));  // memory still serves
   put(*cache, 500);                             // and still takes puts
   EXPECT_EQ(get(*cache, 500), value_for(500));

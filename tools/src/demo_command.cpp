@@ -126,7 +126,7 @@ class training_loop {
   asio::awaitable<epoch_report> run_epoch(std::uint32_t epoch, std::size_t prefetch,
                                           const std::string& label,
                                           const preprocess_step& step = {}) {
-    const auto before = cache_.stats();
+    const auto before = cache_.metrics();
     const auto start = clock_type::now();
     epoch_report report;
     auto stream = datasets_.stream_dataset(source_, step,
@@ -152,7 +152,7 @@ class training_loop {
     report.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
     report.stall_seconds = std::chrono::duration<double>(stream->stats().stall).count();
     report.max_reads_in_flight = stream->stats().max_reads_in_flight;
-    const auto after = cache_.stats();
+    const auto after = cache_.metrics();
     report.memory_hits = after.memory.hits - before.memory.hits;
     report.lookups = report.memory_hits + (after.memory.misses - before.memory.misses);
     report.source_loads = after.loads - before.loads;
@@ -263,7 +263,7 @@ int run_demo(const demo_options& options) {
   cache_manager& cache = *opened;
   if (!options.memory_only) {
     std::cout << fmt::format("  disk tier holds {} entries from earlier runs\n",
-                             cache.stats().disk->entries);
+                             cache.metrics().disk->entries);
   }
   const dataset_source source = slow_source(records, options.load_latency_us);
   training_loop loop(options, cache, source);
@@ -312,7 +312,7 @@ int run_demo(const demo_options& options) {
     std::cerr << "larder demo: " << e.what() << "\n";
     return exit_failure;
   }
-  const auto s = cache.stats();
+  const auto s = cache.metrics();
   std::cout << fmt::format(
       "cache: {} entries, {:.1f} MB of {:.0f} MB used, memory hit rate {:.1f}%, {} evictions, "
       "{} coalesced loads\n",

@@ -27,7 +27,7 @@
 // Errors. A miss is std::nullopt, not an error. An exception from a loader reaches every caller
 // waiting on that load and nothing is stored. Configuration errors throw from the constructor
 // or open(). A failing disk never throws from get/put: the disk tier degrades to memory only
-// (logged, in stats()). flush(), where a caller asks for durability, throws std::system_error.
+// (logged, in metrics()). flush(), where a caller asks for durability, throws std::system_error.
 //
 // Thread safety: every member function may be called concurrently from any thread; the object
 // must outlive the operations started on it. Keys passed as std::string_view must stay valid
@@ -41,6 +41,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include <larder/cache/blob.hpp>
+#include <larder/cache/cache_metrics.hpp>
 #include <larder/cache/cleanup_settings.hpp>
 #include <larder/cache/codec.hpp>
 #include <larder/cache/disk_tier.hpp>
@@ -63,16 +64,6 @@ struct tiering_options {
   // The I/O the disk tier uses; null: an io_uring ring the cache owns. Tests pass a
   // fault-injecting one. Must outlive the cache.
   io::file_io* file_io = nullptr;
-};
-
-struct cache_stats {
-  memory_tier_stats memory;
-  std::optional<disk_tier_stats> disk;  // when the cache has a disk tier
-  // Disk reads shared by concurrent misses of one key instead of each reading.
-  std::uint64_t coalesced_disk_reads = 0;
-  // Loader calls made by get_or_load, and the callers that shared another caller's load.
-  std::uint64_t loads = 0;
-  std::uint64_t coalesced_loads = 0;
 };
 
 // What one cleanup pass removed, per tier.
@@ -153,15 +144,28 @@ class cache_manager {
   memory_cleanup_report clean_memory(const cleanup_settings& settings);
   asio::awaitable<std::optional<disk_cleanup_report>> clean_disk(const cleanup_settings& settings);
 
-  cache_stats stats() const;
+  // Design note: cache_metrics.hpp. metrics() reads each tier's counters (briefly taking every
+  // memory shard's lock in turn); get_metrics() is the same for a caller on the executor, as the
+  // seed's `await cache.get_metrics()`.
+  cache_metrics metrics() const;
+  asio::awaitable<cache_metrics> get_metrics() const;
+
+  // A dataset stream delivered a batch after its consumer waited `waited` for it (dataset_cache).
+  void record_stream_batch(std::chrono::nanoseconds waited) noexcept;
   memory_tier& memory() noexcept { return memory_; }
   disk_tier* disk() noexcept { return disk_.get(); }
 
  private:
   cache_manager(executor_type executor, memory_tier_options memory, write_mode mode);
 
+  // What a get_or_load flight hands its callers: the value, and whether the loader made it.
+  struct loaded_value {
+    blob value;
+    bool from_loader = false;
+  };
   template <typename Loader>
-  asio::awaitable<blob> load_and_store(std::string_view key, Loader& loader, put_options options);
+  asio::awaitable<loaded_value> load_and_store(std::string_view key, Loader& loader,
+                                               put_options options);
   asio::awaitable<std::optional<blob>> get_from_memory(std::string_view key);
   asio::awaitable<std::optional<blob>> get_from_tiers(std::string_view key);
   // The disk tier's value for key, promoted to memory; one disk read for concurrent callers.
@@ -178,9 +182,14 @@ class cache_manager {
   std::unique_ptr<io::file_io> ring_io_;
   std::unique_ptr<disk_tier> disk_;
   memory_tier memory_;
-  single_flight<blob> loads_;
+  single_flight<loaded_value> loads_;
   single_flight<std::optional<blob>> disk_reads_;
+  // Written on misses and per stream batch only: the hit path counts in the memory tier's
+  // per-thread slots.
   std::atomic<std::uint64_t> load_count_{0};
+  std::atomic<std::uint64_t> hits_below_memory_{0};
+  std::atomic<std::uint64_t> stream_batches_{0};
+  std::atomic<std::int64_t> stream_stall_ns_{0};
   std::unique_ptr<scheduler> own_scheduler_;  // from start(settings)
   bool started_ = false;
 };

@@ -28,11 +28,11 @@
 // outlive the dataset_cache, and a source must outlive the operations that read it.
 #pragma once
 
-#include <cstddef>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -78,8 +78,8 @@ struct stream_options {
 };
 
 struct dataset_batch {
-  std::size_t number = 0;             // 0, 1, ... in stream order
-  std::vector<std::size_t> indices;   // the samples' indices in the dataset
+  std::size_t number = 0;            // 0, 1, ... in stream order
+  std::vector<std::size_t> indices;  // the samples' indices in the dataset
   std::vector<blob> samples;
 };
 

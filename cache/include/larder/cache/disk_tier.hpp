@@ -78,6 +78,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include <larder/cache/blob.hpp>
+#include <larder/cache/metrics/latency_histogram.hpp>
 #include <larder/io/file_io.hpp>
 #include <larder/runtime/asio.hpp>
 
@@ -133,9 +134,14 @@ struct disk_tier_stats {
   std::uint64_t misses = 0;
   std::uint64_t insertions = 0;
   std::uint64_t rejections = 0;  // puts not admitted: too large, degraded, or (try_put) backed up
-  std::uint64_t checksum_failures = 0;
+  std::uint64_t checksum_failures = 0;  // entries dropped because they failed their checksum
   std::uint64_t io_errors = 0;
   std::uint64_t regions_reclaimed = 0;
+  // Entries dropped with regions reclaimed for the budget (or left behind by a compaction), and
+  // entries dropped because their TTL had passed (found by a get, a compaction, or a region whose
+  // every entry had expired).
+  std::uint64_t evicted_entries = 0;
+  std::uint64_t expired_entries = 0;
   std::uint64_t writes = 0;            // device writes issued (region chunks and flush padding)
   std::uint64_t writes_in_flight = 0;  // issued and not yet completed
   std::uint64_t bytes_written = 0;
@@ -147,6 +153,10 @@ struct disk_tier_stats {
   std::uint64_t bytes_reinserted = 0;
   std::uint64_t regions_reinserting = 0;  // being reclaimed with reinsertion now: 0 or 1
   double index_bytes_per_entry = 0;
+  // Device latencies: entry reads of gets, region writes, and the fdatasyncs of flushes.
+  latency_summary read_latency;
+  latency_summary write_latency;
+  latency_summary sync_latency;
   bool admitting = true;
   bool degraded = false;
   bool recovered_by_scan = false;  // the last open rebuilt the index by scanning

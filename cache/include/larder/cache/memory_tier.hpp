@@ -64,6 +64,10 @@ struct memory_tier_options {
   // 0 chooses from the capacity (one shard per 8 MiB, from 1 to 64); otherwise rounded up to a
   // power of two.
   std::size_t shards = 0;
+  // Whether the lock-free read path counts hits and misses (in per-thread slots, design note 1).
+  // false saves a thread-local store per get and leaves stats().hits and misses counting only
+  // lookups that took a shard lock; for benchmarks measuring what counting costs.
+  bool count_lookups = true;
   // Time source for expiry; empty means std::chrono::steady_clock. Tests set a manual clock.
   std::function<std::chrono::steady_clock::time_point()> clock;
   // Called for every entry evicted to make room (not for removals, replacements or expiry),
@@ -87,9 +91,14 @@ struct memory_tier_stats {
   std::uint64_t misses = 0;
   std::uint64_t insertions = 0;
   std::uint64_t replacements = 0;
-  std::uint64_t removals = 0;
+  std::uint64_t removals = 0;  // erase() calls that found the key
+  // Entries evicted, by reason: to make room for a put; by evict_down_to() or set_capacity() (a
+  // cleanup pass, a budget shrunk under memory pressure); their TTL reached; older than a
+  // cleanup pass's max_age (remove_older_than).
   std::uint64_t evictions = 0;
+  std::uint64_t cleanup_evictions = 0;
   std::uint64_t expirations = 0;
+  std::uint64_t aged_out = 0;
   // Puts refused because the entry alone is larger than the high-water mark.
   std::uint64_t rejections = 0;
 
@@ -178,13 +187,16 @@ class memory_tier {
   std::int64_t now_ns() const;
   shard& shard_for(std::uint64_t hash) const noexcept;
   bool over_budget() const noexcept;
-  // Removes every entry the predicate picks, counted as expirations; returns how many.
+  // A counter of memory_tier_stats: the reason an entry left.
+  using event_counter = std::uint64_t memory_tier_stats::*;
+  // Removes every entry the predicate picks, counted in `reason`; returns how many.
   template <typename Predicate>
-  std::size_t expire_where(Predicate doomed_entry);
+  std::size_t expire_where(Predicate doomed_entry, event_counter reason);
   // Evicts by policy, shard after shard from first_shard, while usage is above `bytes` or the
-  // entry count above `items` (0: no bound); never `keep`. Returns the entries evicted.
+  // entry count above `items` (0: no bound); never `keep`. Counts each in `reason`. Returns the
+  // entries evicted.
   std::size_t evict_until_within(std::size_t first_shard, const memory_entry* keep,
-                                 std::uint64_t bytes, std::uint64_t items);
+                                 std::uint64_t bytes, std::uint64_t items, event_counter reason);
   // Hands an evicted entry to on_evict, if set. Call without any lock held.
   void report_eviction(const memory_entry& victim) const;
   // Tells every shard's policy its share of the high-water mark.
@@ -198,6 +210,7 @@ class memory_tier {
   std::uint64_t max_items_;
   memory_policy policy_kind_;
   entry_weight weight_;
+  bool count_lookups_;
   std::function<std::chrono::steady_clock::time_point()> clock_;
   std::function<void(std::string_view, const blob&, std::chrono::steady_clock::time_point)>
       on_evict_;

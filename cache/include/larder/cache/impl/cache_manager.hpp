@@ -9,16 +9,22 @@ template <typename Loader>
 asio::awaitable<blob> cache_manager::get_or_load(std::string_view key, Loader loader,
                                                  put_options options) {
   if (auto hit = memory_.get(key)) co_return std::move(*hit);
-  co_return co_await loads_.run(key, [&] { return load_and_store(key, loader, options); });
+  loaded_value shared =
+      co_await loads_.run(key, [&] { return load_and_store(key, loader, options); });
+  if (!shared.from_loader) hits_below_memory_.fetch_add(1, std::memory_order_relaxed);
+  co_return std::move(shared.value);
 }
 
 template <typename Loader>
-asio::awaitable<blob> cache_manager::load_and_store(std::string_view key, Loader& loader,
-                                                    put_options options) {
+asio::awaitable<cache_manager::loaded_value> cache_manager::load_and_store(std::string_view key,
+                                                                           Loader& loader,
+                                                                           put_options options) {
   // A flight for this key may have finished between our miss and becoming the leader.
-  if (auto hit = memory_.peek(key)) co_return std::move(*hit);
+  if (auto hit = memory_.peek(key)) co_return loaded_value{std::move(*hit)};
   if (disk_) {
-    if (auto from_disk = co_await read_disk_and_promote(key)) co_return std::move(*from_disk);
+    if (auto from_disk = co_await read_disk_and_promote(key)) {
+      co_return loaded_value{std::move(*from_disk)};
+    }
   }
   load_count_.fetch_add(1, std::memory_order_relaxed);
   blob value = co_await loader();
@@ -29,7 +35,7 @@ asio::awaitable<blob> cache_manager::load_and_store(std::string_view key, Loader
   if (memory_.put(key, value, options) || !memory_.contains(key)) {
     co_await store_on_disk(key, value, options);
   }
-  co_return value;
+  co_return loaded_value{std::move(value), true};
 }
 
 template <typename T>
