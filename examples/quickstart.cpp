@@ -26,12 +26,16 @@ larder::asio::awaitable<void> training_step(larder::cache_manager& cache) {
     larder::blob sample = co_await cache.get_or_load("train/000001", load_from_disk);
     std::cout << "epoch " << epoch << ": " << sample.size() << " bytes\n";
   }
+  // The seed's monitoring trio, from a snapshot of every counter.
+  const larder::cache_metrics m = co_await cache.get_metrics();
+  std::cout << "hit_rate " << m.hit_rate << ", memory_usage " << m.memory_usage
+            << " bytes, eviction_count " << m.eviction_count << "\n";
 }
 
 int main() {
   larder::runtime rt;  // or use your application's own Asio executor
   larder::cache_manager cache(rt.executor(), larder::default_config());
   rt.run(training_step(cache));
-  const auto stats = cache.metrics();
-  std::cout << "hits " << stats.memory.hits << ", loads " << stats.loads << "\n";
+  const auto metrics = cache.metrics();
+  std::cout << "hits " << metrics.memory.hits << ", loads " << metrics.loads << "\n";
 }
