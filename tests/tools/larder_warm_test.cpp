@@ -151,6 +151,9 @@ TEST_F(LarderWarm, WarmingTwiceReadsNothingTheSecondTime) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "warmed 24 samples: 0 read from the source, 0.0 MB")) << r.output;
   EXPECT_TRUE(contains(r.output, "already cached 24")) << r.output;
+  // Nothing written either: no superseded value in the directory.
+  const auto stat = run_larder("stat " + (scratch_.path() / "cache").string());
+  EXPECT_TRUE(contains(stat.output, "dead: 0 entries")) << stat.output;
 }
 
 TEST_F(LarderWarm, ARecordFileIsWarmedRecordByRecordWithRecordBytes) {

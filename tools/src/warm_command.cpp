@@ -194,8 +194,12 @@ int run_warm(const warm_options& options) {
     report = rt.run(warm_samples(*cache, source, options.parallel));
     not_on_disk = samples_not_on_disk(*cache, source) - report.failed;
     degraded = cache->stats().disk->degraded;
-    if (report.failed == 0 && not_on_disk == 0 && !degraded) {
-      rt.run(dataset_cache(*cache).record_dataset(source));
+    // The dataset's info entry, for get_dataset(), once every sample is on disk; a second warm
+    // that stored nothing leaves the first one's in place rather than superseding it.
+    dataset_cache datasets(*cache);
+    if (report.failed == 0 && not_on_disk == 0 && !degraded &&
+        (report.stored > 0 || !rt.run(datasets.get_dataset(fp)))) {
+      rt.run(datasets.record_dataset(source));
     }
     rt.run(cache->close());
   } catch (const std::exception& e) {
