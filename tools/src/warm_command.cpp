@@ -106,8 +106,8 @@ asio::awaitable<warm_report> warm_samples(cache_manager& cache, const dataset_so
   co_return report;
 }
 
-// Samples that were stored but are not in the disk tier now: evicted by later ones because the
-// dataset does not fit disk.size, or not admitted.
+// The dataset's samples not in the disk tier now: those that could not be read, and those
+// stored but since evicted by later ones because the dataset does not fit disk.size.
 std::size_t samples_not_on_disk(cache_manager& cache, const dataset_source& source) {
   const std::string fp = dataset_cache::fingerprint(source);
   std::size_t missing = 0;
