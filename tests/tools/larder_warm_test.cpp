@@ -204,6 +204,21 @@ TEST_F(LarderWarm, ASampleThatCannotBeReadIsNamedAndTheOthersAreCached) {
     EXPECT_EQ(view.samples.at(i), file_sample(i)) << i;
 }
 
+// The disk tier evicts the first samples to store the last: the job would read them from the
+// source, and warm says so.
+TEST_F(LarderWarm, ADatasetLargerThanDiskSizeIsReported) {
+  for (std::size_t i = 0; i < 100; ++i)
+    scratch_.write(fs::path("large") / fmt::format("{:03}.bin", i), sample_bytes(i, 1 << 20));
+  const fs::path small =
+      scratch_.write("small.yaml", fmt::format("cache:\n  disk:\n    size: 70\n    path: {}\n",
+                                               (scratch_.path() / "small").string()));
+  const auto r =
+      run_larder("warm --config " + small.string() + " " + (scratch_.path() / "large").string());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "100 read from the source")) << r.output;
+  EXPECT_TRUE(contains(r.output, "does not fit disk.size (70.0 MB)")) << r.output;
+}
+
 TEST_F(LarderWarm, ACacheInUseByAnotherProcessIsRefusedNamingIt) {
   auto cache = rt_.run(cache_manager::open(rt_.executor(), load_config_file(config_)));
   const auto r = warm(dataset().string());
