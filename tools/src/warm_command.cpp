@@ -245,7 +245,8 @@ void add_warm_command(CLI::App& app, int& exit_status) {
       "that then streams it through larder finds every sample there and reads nothing from the "
       "source.\n"
       "The cache is the one cache_manager::open() opens on the configuration's cache: block, in "
-      "disk.path, as a training loop that embeds larder and `larder demo` open it. SOURCE is a "
+      "disk.path, as a training loop that embeds larder and `larder demo` open it (not the "
+      "profile caches that `larder serve` opens in disk.path/<profile>). SOURCE is a "
       "directory (directory_dataset: one sample per regular file, in name order) or, with "
       "--record-bytes N, a file of N-byte records (record_file_dataset; the last may be short). "
       "Samples are stored raw, under the keys dataset_cache gives them without a preprocessing "
@@ -260,8 +261,8 @@ void add_warm_command(CLI::App& app, int& exit_status) {
       "Exit codes: 0 every sample is in the disk tier; 1 a sample could not be read (each is "
       "named, the others are cached), the dataset does not fit disk.size, the disk tier failed, "
       "or the cache could not be opened (its directory in use by another process, named) or "
-      "closed; 2 bad arguments, a missing or bad configuration, or a missing SOURCE (a file "
-      "without --record-bytes: model files are not datasets warm reads); 3 unexpected error.\n"
+      "closed; 2 bad arguments, a missing or bad configuration, a missing SOURCE, or a SOURCE file "
+      "without --record-bytes (a model file is not a dataset warm reads); 3 unexpected error.\n"
       "Examples:\n"
       "  larder warm --config larder.yaml /data/train\n"
       "  larder warm --config larder.yaml --record-bytes 65536 /data/train.bin");
@@ -269,7 +270,7 @@ void add_warm_command(CLI::App& app, int& exit_status) {
                    "YAML or TOML configuration whose cache: block (disk.path, disk.size) names "
                    "the cache")
       ->required();
-  warm->add_option("source", options->source,
+  warm->add_option("SOURCE", options->source,
                    "The dataset: a directory of sample files, or a record file with "
                    "--record-bytes")
       ->required();
