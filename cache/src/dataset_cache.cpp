@@ -177,9 +177,15 @@ asio::awaitable<dataset_handle> dataset_cache::cache_dataset(const dataset_sourc
     workers.push_back(worker());
   co_await when_all(std::move(workers));
   if (first_error) std::rethrow_exception(first_error);
-  co_await cache_.put(info_key(fp), blob::copy_of(std::to_string(source.size)));
+  co_await record_dataset(source, step);
   auto handle = co_await get_dataset(fp);
   co_return std::move(*handle);
+}
+
+asio::awaitable<void> dataset_cache::record_dataset(const dataset_source& source,
+                                                    const preprocess_step& step) {
+  co_await cache_.put(info_key(fingerprint(source, step)),
+                      blob::copy_of(std::to_string(source.size)));
 }
 
 asio::awaitable<std::optional<dataset_handle>> dataset_cache::get_dataset(

@@ -186,6 +186,24 @@ TEST_F(DatasetCacheTest, CacheDatasetStoresEverySampleAndGetDatasetReportsWhatIs
   EXPECT_EQ(reads_, 201);  // only the missing sample came from the source
 }
 
+// A caller that stores the samples one by one records the dataset as cache_dataset() would.
+TEST_F(DatasetCacheTest, RecordDatasetMakesSamplesStoredOneByOneADatasetGetDatasetKnows) {
+  const auto source = counted(10);
+  const std::string fp = dataset_cache::fingerprint(source);
+  auto cache = open(config());
+  dataset_cache datasets(*cache);
+  for (std::size_t i = 0; i < 9; ++i)
+    rt_.run(datasets.sample(source, {}, i));
+  EXPECT_FALSE(rt_.run(datasets.get_dataset(fp)));
+  rt_.run(datasets.record_dataset(source));
+  const auto h = rt_.run(datasets.get_dataset(fp));
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->samples, 10u);
+  EXPECT_EQ(h->cached, 9u);
+  EXPECT_EQ(h->missing, (std::vector<std::size_t>{9}));
+  EXPECT_EQ(reads_, 9);
+}
+
 // Streams: the epoch's order, in batches, read ahead concurrently, through both tiers.
 TEST_F(DatasetCacheTest, AStreamYieldsTheEpochOrderInBatchesWithReadsInFlightTogether) {
   auto cache = open(config(256 << 10));  // far smaller than the dataset: both tiers at work

@@ -13,6 +13,7 @@
 #include "serve_command.hpp"
 #include "stat_command.hpp"
 #include "verify_command.hpp"
+#include "warm_command.hpp"
 
 int main(int argc, char** argv) {
   using namespace larder::tools;
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   add_replay_command(app, exit_status);
   add_stat_command(app, exit_status);
   add_verify_command(app, exit_status);
+  add_warm_command(app, exit_status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

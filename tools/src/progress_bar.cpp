@@ -30,6 +30,15 @@ void progress_bar::update(std::size_t done) {
   std::fflush(stderr);
 }
 
+void progress_bar::print_above(std::string_view line) {
+  if (enabled_) {
+    std::fprintf(stderr, "\r\033[K");
+    last_draw_ = {};
+  }
+  std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+  std::fflush(stderr);
+}
+
 void progress_bar::finish() {
   if (!enabled_) return;
   std::fprintf(stderr, "\r\033[K");

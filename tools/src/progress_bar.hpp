@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace larder::tools {
 
@@ -12,6 +13,9 @@ class progress_bar {
  public:
   progress_bar(std::string label, std::size_t total);
   void update(std::size_t done);
+  // Prints `line` (and a newline) on stderr, on a line of its own above the bar, which the next
+  // update() draws again: for a message in the middle of the work.
+  void print_above(std::string_view line);
   // Clears the line.
   void finish();
 

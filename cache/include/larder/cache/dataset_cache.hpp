@@ -124,6 +124,12 @@ class dataset_cache {
                                                 const preprocess_step& step = {},
                                                 cache_dataset_options options = {});
 
+  // Records the dataset's size under "ds/<fingerprint>/info", as cache_dataset() does once it
+  // has stored every sample, so that get_dataset() reports on it: for a caller that stored the
+  // samples itself through sample() (larder warm, which goes on past a sample it cannot read).
+  asio::awaitable<void> record_dataset(const dataset_source& source,
+                                       const preprocess_step& step = {});
+
   // What is cached of a dataset that cache_dataset() stored; nullopt if it never did.
   asio::awaitable<std::optional<dataset_handle>> get_dataset(const std::string& fingerprint);
 

@@ -1,0 +1,286 @@
+#include "warm_command.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "exit_codes.hpp"
+#include "larder/cache/cache_manager.hpp"
+#include "larder/cache/dataset_cache.hpp"
+#include "larder/config/config_error.hpp"
+#include "larder/config/config_loader.hpp"
+#include "larder/io/ring.hpp"
+#include "larder/runtime/log.hpp"
+#include "larder/runtime/runtime.hpp"
+#include "larder/runtime/when_all.hpp"
+#include "progress_bar.hpp"
+
+namespace larder::tools {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct warm_report {
+  std::size_t already_cached = 0;
+  std::size_t stored = 0;  // read from the source and stored
+  std::uint64_t stored_bytes = 0;
+  std::size_t failed = 0;
+};
+
+// A dataset's identity holds its absolute path (dataset_source.hpp): `/data/train/`, as a
+// shell completes it, names the directory a training job opens as `/data/train`.
+fs::path without_trailing_separator(const fs::path& path) {
+  if (!path.has_filename() && path.has_relative_path()) return path.parent_path();
+  return path;
+}
+
+// Reads and stores every sample that the disk tier does not hold yet, `parallel` at a time.
+// The samples go through dataset_cache::sample(), the read path of a training job, so that the
+// keys are the ones its streams look up. A sample that cannot be read is reported and the
+// others go on.
+asio::awaitable<warm_report> warm_samples(cache_manager& cache, const dataset_source& source,
+                                          std::size_t parallel) {
+  dataset_cache datasets(cache);
+  // A named object, not a `{}` in the co_await below: GCC 12 destroyed that temporary twice
+  // (a corrupted heap, a crash or a hang after a few samples).
+  const preprocess_step raw_samples;
+  const std::string fp = dataset_cache::fingerprint(source, raw_samples);
+  disk_tier& disk = *cache.disk();
+  warm_report report;
+  std::vector<std::size_t> to_read;
+  for (std::size_t i = 0; i < source.size; ++i) {
+    if (disk.contains(dataset_cache::sample_key(fp, i))) {
+      ++report.already_cached;
+    } else {
+      to_read.push_back(i);
+    }
+  }
+
+  progress_bar bar("warm", to_read.size());
+  // mu protects report and bar: the workers run on the cache's threads.
+  std::mutex mu;
+  std::size_t done = 0;
+  std::atomic<std::size_t> next{0};
+  auto worker = [&]() -> asio::awaitable<void> {
+    for (std::size_t k = next++; k < to_read.size(); k = next++) {
+      const std::size_t index = to_read[k];
+      std::string error;
+      std::size_t bytes = 0;
+      try {
+        const blob sample = co_await datasets.sample(source, raw_samples, fp, index);
+        bytes = sample.size();
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      std::lock_guard lock(mu);
+      if (error.empty()) {
+        ++report.stored;
+        report.stored_bytes += bytes;
+      } else {
+        ++report.failed;
+        bar.print_above(
+            fmt::format("larder warm: cannot read {}: {}", source.sample_name(index), error));
+      }
+      bar.update(++done);
+    }
+  };
+  // On the cache's executor rather than this coroutine's strand, so that storing (checksums,
+  // compression) runs on every thread.
+  std::vector<asio::awaitable<void>> workers;
+  const std::size_t count = std::min(parallel, std::max<std::size_t>(to_read.size(), 1));
+  for (std::size_t i = 0; i < count; ++i)
+    workers.push_back(asio::co_spawn(cache.get_executor(), worker(), asio::use_awaitable));
+  co_await when_all(std::move(workers));
+  bar.finish();
+  co_return report;
+}
+
+// The dataset's samples not in the disk tier now: those that could not be read, and those
+// stored but since evicted by later ones because the dataset does not fit disk.size.
+std::size_t samples_not_on_disk(cache_manager& cache, const dataset_source& source) {
+  const std::string fp = dataset_cache::fingerprint(source);
+  std::size_t missing = 0;
+  for (std::size_t i = 0; i < source.size; ++i) {
+    if (!cache.disk()->contains(dataset_cache::sample_key(fp, i))) ++missing;
+  }
+  return missing;
+}
+
+}  // namespace
+
+int run_warm(const warm_options& options) {
+  cache_config config;
+  try {
+    config = load_config(fs::path(options.config_file));
+    set_log_level(config.logging.level);
+  } catch (const std::exception& e) {
+    std::cerr << "larder warm: " << e.what() << "\n";
+    return exit_usage;
+  }
+
+  const fs::path source_path = without_trailing_separator(options.source);
+  std::error_code error;
+  const fs::file_status status = fs::status(source_path, error);
+  if (!fs::exists(status)) {
+    std::cerr << fmt::format("larder warm: source {}: {}\n", source_path.string(),
+                             error ? error.message() : "no such file or directory");
+    return exit_usage;
+  }
+  const bool is_directory = fs::is_directory(status);
+  if (is_directory && options.record_bytes) {
+    std::cerr << fmt::format(
+        "larder warm: source {} is a directory (one sample per file); --record-bytes is for a "
+        "file of fixed-size records\n",
+        source_path.string());
+    return exit_usage;
+  }
+  if (!is_directory && !fs::is_regular_file(status)) {
+    std::cerr << fmt::format("larder warm: source {} is neither a directory nor a regular file\n",
+                             source_path.string());
+    return exit_usage;
+  }
+  if (!is_directory && !options.record_bytes) {
+    std::cerr << fmt::format(
+        "larder warm: source {} is a file: pass --record-bytes N to read it as records of N "
+        "bytes each (a model file, such as safetensors, is not a dataset warm can read)\n",
+        source_path.string());
+    return exit_usage;
+  }
+
+  runtime rt;
+  io::ring ring(rt.executor());
+  io::ring_file_io source_io(ring);
+  dataset_source source;
+  try {
+    source = is_directory ? directory_dataset(source_io, source_path)
+                          : record_file_dataset(source_io, source_path, *options.record_bytes);
+  } catch (const std::exception& e) {
+    std::cerr << "larder warm: source " << source_path.string() << ": " << e.what() << "\n";
+    return exit_usage;
+  }
+
+  std::unique_ptr<cache_manager> cache;
+  try {
+    cache = rt.run(cache_manager::open(rt.executor(), config));
+  } catch (const config_error& e) {
+    std::cerr << "larder warm: " << e.what() << "\n";
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "larder warm: cannot open the cache: " << e.what() << "\n";
+    return exit_failure;
+  }
+  const std::string fp = dataset_cache::fingerprint(source);
+  std::cout << fmt::format(
+      "larder warm: {} ({} samples, {:.1f} MB) into the cache at {}, keys ds/{}/<sample>\n",
+      source_path.string(), source.size, source.total_bytes_hint / 1e6, config.disk.path.string(),
+      fp);
+
+  const auto start = std::chrono::steady_clock::now();
+  warm_report report;
+  std::size_t not_on_disk = 0;
+  bool degraded = false;
+  try {
+    report = rt.run(warm_samples(*cache, source, options.parallel));
+    not_on_disk = samples_not_on_disk(*cache, source) - report.failed;
+    degraded = cache->stats().disk->degraded;
+    // The dataset's info entry, for get_dataset(), once every sample is on disk; a second warm
+    // that stored nothing leaves the first one's in place rather than superseding it.
+    dataset_cache datasets(*cache);
+    if (report.failed == 0 && not_on_disk == 0 && !degraded &&
+        (report.stored > 0 || !rt.run(datasets.get_dataset(fp)))) {
+      rt.run(datasets.record_dataset(source));
+    }
+    rt.run(cache->close());
+  } catch (const std::exception& e) {
+    std::cerr << "larder warm: " << e.what() << "\n";
+    return exit_failure;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << fmt::format(
+      "warmed {} samples: {} read from the source, {:.1f} MB in {:.2f} s ({:.1f} MB/s); already "
+      "cached {}; could not be read {}\n",
+      source.size, report.stored, report.stored_bytes / 1e6, seconds,
+      seconds > 0 ? report.stored_bytes / 1e6 / seconds : 0.0, report.already_cached,
+      report.failed);
+
+  int status_code = exit_ok;
+  if (degraded) {
+    std::cerr << "larder warm: the disk tier failed and degraded to memory only (see the log): "
+                 "the samples are not cached on disk\n";
+    status_code = exit_failure;
+  }
+  if (not_on_disk > 0) {
+    std::cerr << fmt::format(
+        "larder warm: {} samples are not in the disk tier: the dataset ({:.1f} MB) does not fit "
+        "disk.size ({:.1f} MB)\n",
+        not_on_disk, source.total_bytes_hint / 1e6, config.disk.size_bytes / 1e6);
+    status_code = exit_failure;
+  }
+  if (report.failed > 0) {
+    std::cerr << fmt::format(
+        "larder warm: {} samples could not be read (listed above); the others are cached\n",
+        report.failed);
+    status_code = exit_failure;
+  }
+  return status_code;
+}
+
+void add_warm_command(CLI::App& app, int& exit_status) {
+  auto options = std::make_shared<warm_options>();
+  CLI::App* warm = app.add_subcommand(
+      "warm",
+      "Preload a dataset into the disk tier of the configured cache, so that a training job "
+      "that then streams it through larder finds every sample there and reads nothing from the "
+      "source.\n"
+      "The cache is the one cache_manager::open() opens on the configuration's cache: block, in "
+      "disk.path, as a training loop that embeds larder and `larder demo` open it (not the "
+      "profile caches that `larder serve` opens in disk.path/<profile>). SOURCE is a "
+      "directory (directory_dataset: one sample per regular file, in name order) or, with "
+      "--record-bytes N, a file of N-byte records (record_file_dataset; the last may be short). "
+      "Samples are stored raw, under the keys dataset_cache gives them without a preprocessing "
+      "step (ds/<fingerprint>/<index>; the fingerprint covers the source's absolute path, sample "
+      "count, size and modification time, so the training job must open the same path, and "
+      "changed data is warmed again). Samples already in the disk tier are not read again; the "
+      "others are read through io_uring, --parallel at a time, with a progress bar and ETA on "
+      "stderr when it is a terminal. A sample that cannot be read is named on stderr and the "
+      "others go on. At the end the cache is flushed and closed (durable, with its index "
+      "snapshot), and a summary gives the samples, the bytes read, the time and MB/s, and how "
+      "many were already cached.\n"
+      "Exit codes: 0 every sample is in the disk tier; 1 a sample could not be read (each is "
+      "named, the others are cached), the dataset does not fit disk.size, the disk tier failed, "
+      "or the cache could not be opened (its directory in use by another process, named) or "
+      "closed; 2 bad arguments, a missing or bad configuration, a missing SOURCE, or a SOURCE file "
+      "without --record-bytes (a model file is not a dataset warm reads); 3 unexpected error.\n"
+      "Examples:\n"
+      "  larder warm --config larder.yaml /data/train\n"
+      "  larder warm --config larder.yaml --record-bytes 65536 /data/train.bin");
+  warm->add_option("-c,--config", options->config_file,
+                   "YAML or TOML configuration whose cache: block (disk.path, disk.size) names "
+                   "the cache")
+      ->required();
+  warm->add_option("SOURCE", options->source,
+                   "The dataset: a directory of sample files, or a record file with "
+                   "--record-bytes")
+      ->required();
+  warm->add_option("--record-bytes", options->record_bytes,
+                   "SOURCE is a file of fixed-size records of this many bytes")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 32));
+  warm->add_option("--parallel", options->parallel, "Source reads in flight at once")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
+  warm->callback([options, &exit_status] { exit_status = run_warm(*options); });
+}
+
+}  // namespace larder::tools
