@@ -13,6 +13,7 @@ packages=(
   nlohmann-json3-dev   # larder stat --json
   fio                  # the baseline the disk benchmarks compare against
   gnuplot-nox          # larder replay --plot
+  prometheus           # promtool: checks /metrics output in tests
 )
 
 missing=()
