@@ -1,6 +1,7 @@
 #include "metrics_endpoint.hpp"
 
 #include <array>
+#include <cassert>
 #include <condition_variable>
 #include <exception>
 #include <list>
@@ -102,28 +103,38 @@ std::string host_port(std::string_view address, std::uint16_t port) {
   return fmt::format("{}:{}", address, port);
 }
 
+void uncount_task(state& s) {
+  std::lock_guard lock(s.mu);
+  --s.running_tasks;
+  s.tasks_changed.notify_all();
+}
+
 // Starts `task` on the strand, counted in running_tasks until it finishes.
 void spawn_counted(const std::shared_ptr<state>& s, asio::awaitable<void> task) {
+  // Counted before it can finish, and uncounted if it cannot start: stop() waits on the count.
   {
     std::lock_guard lock(s->mu);
     ++s->running_tasks;
   }
-  asio::co_spawn(s->strand, std::move(task), [s](std::exception_ptr error) {
-    if (error) {
-      // Only allocation can throw here: the callbacks' exceptions are caught where they are
-      // called, and every I/O error is a value.
-      try {
-        std::rethrow_exception(error);
-      } catch (const std::exception& e) {
-        log().error("metrics endpoint: a connection failed: {}", e.what());
-      } catch (...) {
-        log().error("metrics endpoint: a connection failed");
+  try {
+    asio::co_spawn(s->strand, std::move(task), [s](std::exception_ptr error) {
+      if (error) {
+        // Only allocation can throw here: the callbacks' exceptions are caught where they are
+        // called, and every I/O error is a value.
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          log().error("metrics endpoint: a connection failed: {}", e.what());
+        } catch (...) {
+          log().error("metrics endpoint: a connection failed");
+        }
       }
-    }
-    std::lock_guard lock(s->mu);
-    --s->running_tasks;
-    s->tasks_changed.notify_all();
-  });
+      uncount_task(*s);
+    });
+  } catch (...) {
+    uncount_task(*s);
+    throw;
+  }
 }
 
 response text_response(http::status status, std::string body) {
@@ -183,9 +194,7 @@ response respond(state& s, const request& req) {
 // What a failed read is answered with before the connection closes; nullopt when the client has
 // gone, stalled or was stopped, and there is no one to answer.
 std::optional<http::status> status_for_read_error(const beast::error_code& ec) {
-  if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-    return http::status::request_header_fields_too_large;
-  }
+  if (ec == http::error::header_limit) return http::status::request_header_fields_too_large;
   if (ec == http::error::body_limit) return http::status::payload_too_large;
   if (ec == http::error::end_of_stream || ec == http::error::partial_message) return std::nullopt;
   // Every other parser error (bad method, target, version, field, line ending, length...) is
@@ -337,6 +346,8 @@ metrics_endpoint::~metrics_endpoint() {
 
 void metrics_endpoint::stop() {
   const std::shared_ptr<state> s = state_;
+  // From a callback it would wait for itself.
+  assert(!s->strand.running_in_this_thread());
   std::unique_lock lock(s->mu);
   if (!s->stop_requested) {
     s->stop_requested = true;

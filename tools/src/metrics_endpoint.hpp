@@ -21,10 +21,10 @@
 // they refer to must outlive stop().
 //
 // Thread safety: the callbacks are called on one strand of the executor, one call at a time,
-// never concurrently with each other. port(), local_endpoint() and stop() may be called from
-// any thread except the executor's own (stop() waits for the endpoint's coroutines to finish,
-// and they run there). REQUIRES: the executor is still being run when stop() or the destructor
-// runs; stop the endpoint before the runtime.
+// never concurrently with each other. port() and local_endpoint() may be called from any thread;
+// stop() (and so the destructor) from any thread but the executor's own, since it waits for the
+// endpoint's coroutines, which run there. REQUIRES: the executor is still being run when stop()
+// or the destructor runs; stop the endpoint before the runtime.
 #pragma once
 
 #include <chrono>
@@ -88,7 +88,7 @@ class metrics_endpoint {
   std::uint16_t port() const { return local_endpoint_.port(); }
 
   // Closes the listening socket and every connection, and returns once no callback is running or
-  // will run. Idempotent.
+  // will run. Idempotent. REQUIRES: not called on the endpoint's strand (asserted).
   void stop();
 
  private:
