@@ -29,6 +29,10 @@ cache:
     min_available_memory: 512MiB  # less available: the memory tier shrinks
     min_free_disk: 1GiB     # less free at disk.path: the disk tier stops admitting
     check_interval: 10      # seconds between checks
+  metrics:                  # the Prometheus endpoint of larder serve (/metrics, /healthz)
+    enabled: true
+    address: 127.0.0.1      # an IPv4 or IPv6 literal; 0.0.0.0 or :: for every interface
+    port: 9464              # 0: any free port (serve logs the one it got)
 
 model_cache:
   size: 1024                # MB

@@ -1,5 +1,6 @@
 #include "setting_rules.hpp"
 
+#include <arpa/inet.h>
 #include <array>
 #include <charconv>
 #include <exception>
@@ -85,6 +86,11 @@ setting_rule directory_rule() {
   return {"is not a directory path", "use e.g. ./cache"};
 }
 
+setting_rule ip_address_rule() {
+  return {"is not an IPv4 or IPv6 address",
+          "use a literal such as 127.0.0.1, 0.0.0.0, ::1 or ::, not a host name"};
+}
+
 std::optional<bool> parse_boolean(std::string_view text) noexcept {
   text = trim_blanks(text);
   for (const std::string_view yes : {"true", "yes", "on"}) {
@@ -120,6 +126,18 @@ std::optional<std::string> parse_log_level(std::string_view text) {
 
 std::optional<std::string> parse_model_format(std::string_view text) {
   return canonical_word(text, model_formats);
+}
+
+std::optional<std::string> parse_ip_address(std::string_view text) {
+  const std::string address{trim_blanks(text)};
+  // inet_pton reads up to the first NUL, which would let "127.0.0.1\0junk" through.
+  if (address.find('\0') != std::string::npos) return std::nullopt;
+  unsigned char bytes[16];
+  if (::inet_pton(AF_INET, address.c_str(), bytes) == 1 ||
+      ::inet_pton(AF_INET6, address.c_str(), bytes) == 1) {
+    return address;
+  }
+  return std::nullopt;
 }
 
 std::uint64_t resolve_size(const size_spec& spec, const std::string& key_path,

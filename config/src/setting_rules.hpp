@@ -32,6 +32,7 @@ setting_rule cleanup_policy_rule();
 setting_rule model_format_rule();
 setting_rule log_level_rule();
 setting_rule directory_rule();
+setting_rule ip_address_rule();
 
 // true/false, yes/no, on/off, ignoring case, as YAML 1.1 reads booleans.
 std::optional<bool> parse_boolean(std::string_view text) noexcept;
@@ -43,6 +44,9 @@ std::optional<double> parse_eviction_threshold(std::string_view text) noexcept;
 // The level's canonical lowercase name.
 std::optional<std::string> parse_log_level(std::string_view text);
 std::optional<std::string> parse_model_format(std::string_view text);
+// An IPv4 literal in dotted-decimal form or an IPv6 literal, as inet_pton reads them (no host
+// names, brackets or zone ids); the text as written, blanks trimmed.
+std::optional<std::string> parse_ip_address(std::string_view text);
 
 // The byte count `spec` stands for. A percentage takes its base from `base` (called only then)
 // and names it `base_name` in errors; a base that cannot be read, or a share of it below one

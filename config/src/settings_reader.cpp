@@ -21,20 +21,22 @@ using key_list = std::span<const std::string_view>;
 
 constexpr std::string_view top_level_keys[] = {"cache", "model_cache", "training_cache",
                                                "system_cache", "logging"};
-constexpr std::string_view yaml_cache_keys[] = {"memory", "disk", "policy", "eviction_threshold",
-                                                "resources"};
+constexpr std::string_view yaml_cache_keys[] = {
+    "memory", "disk", "policy", "eviction_threshold", "resources", "metrics"};
 constexpr std::string_view yaml_memory_keys[] = {"size", "type", "compression", "max_items",
                                                  "cleanup_interval"};
 constexpr std::string_view yaml_disk_keys[] = {"size", "path", "cleanup_interval", "use_mmap",
                                                "reinsertion"};
-constexpr std::string_view toml_cache_keys[] = {
-    "memory_size", "disk_size", "policy", "eviction_threshold", "memory", "disk", "resources"};
+constexpr std::string_view toml_cache_keys[] = {"memory_size",        "disk_size", "policy",
+                                                "eviction_threshold", "memory",    "disk",
+                                                "resources",          "metrics"};
 constexpr std::string_view toml_memory_keys[] = {"max_items", "cleanup_interval", "compression"};
 constexpr std::string_view toml_disk_keys[] = {"path", "use_mmap", "cleanup_interval",
                                                "reinsertion"};
 // The same in both forms.
 constexpr std::string_view resources_keys[] = {"min_available_memory", "min_free_disk",
                                                "check_interval"};
+constexpr std::string_view metrics_keys[] = {"enabled", "address", "port"};
 constexpr std::string_view model_cache_keys[] = {"size", "format", "compression", "cleanup_policy",
                                                  "eviction"};
 constexpr std::string_view training_cache_keys[] = {"size", "batch_buffer", "prefetch",
@@ -45,6 +47,7 @@ constexpr std::string_view logging_keys[] = {"level"};
 
 constexpr std::uint32_t max_uint32 = std::numeric_limits<std::uint32_t>::max();
 constexpr std::uint64_t max_uint64 = std::numeric_limits<std::uint64_t>::max();
+constexpr std::uint64_t max_port = std::numeric_limits<std::uint16_t>::max();
 
 std::string joined(key_list keys) {
   std::string out;
@@ -163,6 +166,13 @@ std::string read_log_level(const setting_node& node, const std::string& path) {
   reject(path, node.display(), log_level_rule());
 }
 
+std::string read_ip_address(const setting_node& node, const std::string& path) {
+  if (const auto text = scalar_text(node, text_only)) {
+    if (auto address = parse_ip_address(*text)) return std::move(*address);
+  }
+  reject(path, node.display(), ip_address_rule());
+}
+
 std::filesystem::path read_directory(const setting_node& node, const std::string& path) {
   // Not trimmed: blanks at either end of a path are legal, if unwise, and kept as written.
   if (node.shape == node_shape::scalar &&
@@ -246,6 +256,7 @@ class settings_reader {
       cfg_.eviction_threshold = read_eviction_threshold(n, p);
     });
     cache.with("resources", [&](const auto& n, const auto& p) { read_resources(n, p); });
+    cache.with("metrics", [&](const auto& n, const auto& p) { read_metrics(n, p); });
   }
 
   void read_toml_cache(const setting_node& node, const std::string& path) {
@@ -265,6 +276,7 @@ class settings_reader {
       read_disk_common(settings_table{n, p, toml_disk_keys});
     });
     cache.with("resources", [&](const auto& n, const auto& p) { read_resources(n, p); });
+    cache.with("metrics", [&](const auto& n, const auto& p) { read_metrics(n, p); });
   }
 
   // The memory keys both forms share; a key the form does not accept never reaches here.
@@ -301,6 +313,19 @@ class settings_reader {
     });
     resources.with("check_interval", [&](const auto& n, const auto& p) {
       cfg_.resources.check_interval = read_duration(n, p);
+    });
+  }
+
+  void read_metrics(const setting_node& node, const std::string& path) {
+    const settings_table metrics{node, path, metrics_keys};
+    metrics.with("enabled",
+                 [&](const auto& n, const auto& p) { cfg_.metrics.enabled = read_boolean(n, p); });
+    metrics.with("address", [&](const auto& n, const auto& p) {
+      cfg_.metrics.address = read_ip_address(n, p);
+    });
+    metrics.with("port", [&](const auto& n, const auto& p) {
+      cfg_.metrics.port =
+          static_cast<std::uint16_t>(read_count(n, p, 0, max_port, "9464, or 0 for any free port"));
     });
   }
 

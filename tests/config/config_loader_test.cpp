@@ -46,6 +46,9 @@ void expect_seed_defaults(const cache_config& cfg) {
   EXPECT_EQ(cfg.resources.min_available_memory_bytes, 512 * mib);
   EXPECT_EQ(cfg.resources.min_free_disk_bytes, 1 * gib);
   EXPECT_EQ(cfg.resources.check_interval, seconds{10});
+  EXPECT_TRUE(cfg.metrics.enabled);
+  EXPECT_EQ(cfg.metrics.address, "127.0.0.1");
+  EXPECT_EQ(cfg.metrics.port, 9464);
   EXPECT_EQ(cfg.model_cache.size_bytes, 1024 * mb);
   EXPECT_EQ(cfg.model_cache.format, "safetensors");
   EXPECT_TRUE(cfg.model_cache.compression);
@@ -105,6 +108,10 @@ TEST(default_config, printed_text_is_a_complete_config_document) {
                           "min_available_memory:",
                           "min_free_disk:",
                           "check_interval:",
+                          "metrics:",
+                          "enabled:",
+                          "address:",
+                          "port:",
                           "model_cache:",
                           "format:",
                           "cleanup_policy:",
@@ -144,6 +151,7 @@ cache:
          reinsertion: false}
   eviction_threshold: 0.75
   resources: {min_available_memory: 2GiB, min_free_disk: 20GB, check_interval: 30s}
+  metrics: {enabled: false, address: "0.0.0.0", port: 9100}
 model_cache: {size: 2GiB, format: "safetensors", compression: false, cleanup_policy: "size"}
 training_cache: {size: 256, batch_buffer: 64, prefetch: 0, cleanup_policy: "lru", eviction: sieve}
 system_cache: {size: 128MB, temp_dir: "/tmp/larder", max_age: 1d, cleanup_policy: "fifo"}
@@ -164,6 +172,9 @@ logging: {level: DEBUG}
   EXPECT_EQ(cfg.resources.min_available_memory_bytes, 2 * gib);
   EXPECT_EQ(cfg.resources.min_free_disk_bytes, 20'000'000'000u);
   EXPECT_EQ(cfg.resources.check_interval, seconds{30});
+  EXPECT_FALSE(cfg.metrics.enabled);
+  EXPECT_EQ(cfg.metrics.address, "0.0.0.0");
+  EXPECT_EQ(cfg.metrics.port, 9100);
   EXPECT_EQ(cfg.model_cache.size_bytes, 2 * gib);
   EXPECT_FALSE(cfg.model_cache.compression);
   EXPECT_EQ(cfg.model_cache.policy, cleanup_policy::size);
@@ -184,6 +195,23 @@ TEST(parse_yaml_config, resources_block_alone_changes_only_its_keys) {
   cache_config expected = default_config();
   expected.resources.check_interval = seconds{120};
   EXPECT_EQ(cfg, expected);
+}
+
+TEST(parse_yaml_config, metrics_block_alone_changes_only_its_keys) {
+  const cache_config cfg = parse_yaml_config("cache:\n  metrics:\n    port: 0\n");
+  cache_config expected = default_config();
+  expected.metrics.port = 0;
+  EXPECT_EQ(cfg, expected);
+}
+
+TEST(parse_yaml_config, metrics_address_may_be_an_unquoted_ipv6_literal) {
+  const cache_config cfg =
+      parse_yaml_config("cache:\n  metrics:\n    address: ::1\n    port: 65535\n");
+  EXPECT_EQ(cfg.metrics.address, "::1");
+  EXPECT_EQ(cfg.metrics.port, 65535);
+  EXPECT_EQ(parse_yaml_config("cache: {metrics: {address: \"fe80::1:2\"}}").metrics.address,
+            "fe80::1:2");
+  EXPECT_EQ(parse_yaml_config("cache: {metrics: {address: \"::\"}}").metrics.address, "::");
 }
 
 TEST(parse_yaml_config, keys_left_out_keep_their_defaults) {
@@ -338,6 +366,21 @@ level = "warn"
   EXPECT_EQ(cfg.system_cache.max_age, seconds{12 * 3600});
   EXPECT_EQ(cfg.system_cache.policy, cleanup_policy::lru);
   EXPECT_EQ(cfg.logging.level, "warn");
+}
+
+TEST(parse_toml_config, metrics_table) {
+  const cache_config cfg = parse_toml_config(R"(
+[cache.metrics]
+enabled = false
+address = "::"
+port = 0
+)",
+                                             "<toml>", host_that_must_not_be_asked());
+  cache_config expected = default_config();
+  expected.metrics.enabled = false;
+  expected.metrics.address = "::";
+  expected.metrics.port = 0;
+  EXPECT_EQ(cfg, expected);
 }
 
 TEST(parse_toml_config, empty_document_is_the_defaults) {
@@ -515,6 +558,11 @@ constexpr const char* not_a_boolean = "is not a boolean; use true or false";
 constexpr const char* not_a_threshold =
     "is not a number greater than 0 and at most 1; use e.g. 0.9";
 constexpr const char* cleanup_policies = "is not a cleanup policy; accepted: lru, fifo, time, size";
+constexpr const char* not_a_port =
+    "is not a whole number from 0 to 65535; use e.g. 9464, or 0 for any free port";
+constexpr const char* not_an_address =
+    "is not an IPv4 or IPv6 address; use a literal such as 127.0.0.1, 0.0.0.0, ::1 or ::, not a "
+    "host name";
 
 INSTANTIATE_TEST_SUITE_P(
     yaml, bad_value,
@@ -591,6 +639,30 @@ INSTANTIATE_TEST_SUITE_P(
                        "low",
                        "is not a table; use a table with keys min_available_memory, "
                        "min_free_disk, check_interval"},
+        bad_value_case{"metrics_port_too_big", false, "cache: {metrics: {port: 65536}}",
+                       "cache.metrics.port", "65536", not_a_port},
+        bad_value_case{"metrics_port_negative", false, "cache: {metrics: {port: -1}}",
+                       "cache.metrics.port", "-1", not_a_port},
+        bad_value_case{"metrics_port_word", false, "cache: {metrics: {port: http}}",
+                       "cache.metrics.port", "http", not_a_port},
+        bad_value_case{"metrics_port_fraction", false, "cache: {metrics: {port: 80.5}}",
+                       "cache.metrics.port", "80.5", not_a_port},
+        bad_value_case{"metrics_address_host_name", false, "cache: {metrics: {address: localhost}}",
+                       "cache.metrics.address", "localhost", not_an_address},
+        bad_value_case{"metrics_address_octet_too_big", false,
+                       "cache: {metrics: {address: 256.0.0.1}}", "cache.metrics.address",
+                       "256.0.0.1", not_an_address},
+        bad_value_case{"metrics_address_with_port", false,
+                       "cache: {metrics: {address: \"127.0.0.1:9464\"}}", "cache.metrics.address",
+                       "127.0.0.1:9464", not_an_address},
+        bad_value_case{"metrics_address_bracketed", false, "cache: {metrics: {address: \"[::1]\"}}",
+                       "cache.metrics.address", "[::1]", not_an_address},
+        bad_value_case{"metrics_address_empty", false, "cache: {metrics: {address: \"\"}}",
+                       "cache.metrics.address", "", not_an_address},
+        bad_value_case{"metrics_enabled", false, "cache: {metrics: {enabled: sometimes}}",
+                       "cache.metrics.enabled", "sometimes", not_a_boolean},
+        bad_value_case{"metrics_not_a_table", false, "cache: {metrics: 9464}", "cache.metrics",
+                       "9464", "is not a table; use a table with keys enabled, address, port"},
         bad_value_case{"model_size", false, "model_cache: {size: big}", "model_cache.size", "big",
                        not_a_size},
         bad_value_case{"model_format", false, "model_cache: {format: pt}", "model_cache.format",
@@ -630,7 +702,7 @@ INSTANTIATE_TEST_SUITE_P(
                        "off"},
         bad_value_case{"cache_not_a_table", false, "cache: 5", "cache", "5",
                        "is not a table; use a table with keys memory, disk, policy, "
-                       "eviction_threshold, resources"},
+                       "eviction_threshold, resources, metrics"},
         bad_value_case{"memory_not_a_table", false, "cache: {memory: big}", "cache.memory", "big",
                        "is not a table; use a table with keys size, type, compression, "
                        "max_items, cleanup_interval"},
@@ -678,6 +750,17 @@ INSTANTIATE_TEST_SUITE_P(
                        "cache.resources.min_free_disk", "1 lot", not_a_size},
         bad_value_case{"check_interval_float", true, "[cache.resources]\ncheck_interval = 10.0",
                        "cache.resources.check_interval", "10.0", not_a_duration},
+        bad_value_case{"metrics_port_string", true, "[cache.metrics]\nport = \"9464\"",
+                       "cache.metrics.port", "9464", not_a_port},
+        bad_value_case{"metrics_port_too_big", true, "[cache.metrics]\nport = 100000",
+                       "cache.metrics.port", "100000", not_a_port},
+        bad_value_case{"metrics_address_number", true, "[cache.metrics]\naddress = 127",
+                       "cache.metrics.address", "127", not_an_address},
+        bad_value_case{"metrics_address_zone_id", true,
+                       "[cache.metrics]\naddress = \"fe80::1%eth0\"", "cache.metrics.address",
+                       "fe80::1%eth0", not_an_address},
+        bad_value_case{"metrics_enabled_string", true, "[cache.metrics]\nenabled = \"true\"",
+                       "cache.metrics.enabled", "true", not_a_boolean},
         bad_value_case{"cache_memory_not_a_table", true, "[cache]\nmemory = 5", "cache.memory", "5",
                        "is not a table; use a table with keys max_items, cleanup_interval, "
                        "compression"}),
@@ -718,13 +801,15 @@ INSTANTIATE_TEST_SUITE_P(
         unknown_key_case{"yaml_top", false, "cahce: {}", "cahce",
                          "cache, model_cache, training_cache, system_cache, logging"},
         unknown_key_case{"yaml_cache", false, "cache: {memroy: {size: 1}}", "cache.memroy",
-                         "memory, disk, policy, eviction_threshold, resources"},
+                         "memory, disk, policy, eviction_threshold, resources, metrics"},
         unknown_key_case{"yaml_cache_toml_key", false, "cache: {memory_size: 4GB}",
                          "cache.memory_size",
-                         "memory, disk, policy, eviction_threshold, resources"},
+                         "memory, disk, policy, eviction_threshold, resources, metrics"},
         unknown_key_case{"yaml_resources", false, "cache: {resources: {min_memory: 1GB}}",
                          "cache.resources.min_memory",
                          "min_available_memory, min_free_disk, check_interval"},
+        unknown_key_case{"yaml_metrics", false, "cache: {metrics: {host: 0.0.0.0}}",
+                         "cache.metrics.host", "enabled, address, port"},
         unknown_key_case{"yaml_memory", false, "cache: {memory: {sise: 1}}", "cache.memory.sise",
                          "size, type, compression, max_items, cleanup_interval"},
         unknown_key_case{"yaml_disk", false, "cache: {disk: {pth: x}}", "cache.disk.pth",
@@ -741,10 +826,12 @@ INSTANTIATE_TEST_SUITE_P(
                          "cache, model_cache, training_cache, system_cache, logging"},
         unknown_key_case{"toml_cache", true, "[cache]\nmemroy_size = \"1GB\"", "cache.memroy_size",
                          "memory_size, disk_size, policy, eviction_threshold, memory, disk, "
-                         "resources"},
+                         "resources, metrics"},
         unknown_key_case{"toml_resources", true, "[cache.resources]\ninterval = 10",
                          "cache.resources.interval",
                          "min_available_memory, min_free_disk, check_interval"},
+        unknown_key_case{"toml_metrics", true, "[cache.metrics]\npath = \"/metrics\"",
+                         "cache.metrics.path", "enabled, address, port"},
         unknown_key_case{"toml_memory", true, "[cache.memory]\nsize = 1", "cache.memory.size",
                          "max_items, cleanup_interval, compression"},
         unknown_key_case{"toml_disk", true, "[cache.disk]\nsize = 1", "cache.disk.size",
@@ -760,7 +847,7 @@ TEST(unknown_key, message_matches_the_design_example) {
   EXPECT_STREQ(
       e.what(),
       "cache.memroy: unknown key; accepted keys: memory, disk, policy, eviction_threshold, "
-      "resources");
+      "resources, metrics");
 }
 
 class load_config_file_test : public ::testing::Test {

@@ -138,6 +138,14 @@ TEST(LarderCommand, ConfigShowsTheResourceFloors) {
   std::filesystem::remove(file);
 }
 
+TEST(LarderCommand, ConfigShowsTheMetricsEndpoint) {
+  const auto file = write_file("metrics.toml", "[cache.metrics]\naddress = \"::1\"\nport = 0\n");
+  auto r = run("config --config " + file.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "cache.metrics:  enabled true, address ::1, port 0")) << r.output;
+  std::filesystem::remove(file);
+}
+
 TEST(LarderCommand, ConfigPrintsTheDefaultTemplate) {
   auto r = run("config --print-default");
   EXPECT_EQ(r.exit_code, 0);

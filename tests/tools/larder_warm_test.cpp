@@ -110,7 +110,7 @@ class LarderWarm : public ::testing::Test {
       for (std::size_t i = 0; i < batch->samples.size(); ++i)
         view.samples[batch->indices[i]] = std::string(batch->samples[i].view());
     }
-    const cache_stats stats = cache->stats();
+    const cache_metrics stats = cache->metrics();
     view.loads = stats.loads;
     view.disk_hits = stats.disk->hits;
     const auto recorded = rt_.run(datasets.get_dataset(dataset_cache::fingerprint(source)));

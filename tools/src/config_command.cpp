@@ -30,6 +30,7 @@ void print_settings(const cache_config& c, const std::string& origin) {
       "cache.disk:     size {}, path {}, cleanup every {} s, use_mmap {}, reinsertion {}\n"
       "cache:          eviction_threshold {}\n"
       "cache.resources: min_available_memory {}, min_free_disk {}, check every {} s\n"
+      "cache.metrics:  enabled {}, address {}, port {}\n"
       "model_cache:    size {}, format {}, compression {}, cleanup_policy {}, eviction {}\n"
       "training_cache: size {}, batch_buffer {}, prefetch {}, cleanup_policy {}, eviction {}\n"
       "system_cache:   size {}, temp_dir {}, max_age {} s, cleanup_policy {}, eviction {}\n"
@@ -39,8 +40,9 @@ void print_settings(const cache_config& c, const std::string& origin) {
       c.memory.cleanup_interval.count(), megabytes(c.disk.size_bytes), c.disk.path.string(),
       c.disk.cleanup_interval.count(), c.disk.use_mmap, c.disk.reinsertion, c.eviction_threshold,
       megabytes(c.resources.min_available_memory_bytes), megabytes(c.resources.min_free_disk_bytes),
-      c.resources.check_interval.count(), megabytes(c.model_cache.size_bytes), c.model_cache.format,
-      c.model_cache.compression, to_string(c.model_cache.policy), to_string(c.model_cache.eviction),
+      c.resources.check_interval.count(), c.metrics.enabled, c.metrics.address, c.metrics.port,
+      megabytes(c.model_cache.size_bytes), c.model_cache.format, c.model_cache.compression,
+      to_string(c.model_cache.policy), to_string(c.model_cache.eviction),
       megabytes(c.training_cache.size_bytes), c.training_cache.batch_buffer,
       c.training_cache.prefetch, to_string(c.training_cache.policy),
       to_string(c.training_cache.eviction), megabytes(c.system_cache.size_bytes),

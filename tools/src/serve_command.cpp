@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 
 #include <boost/asio/signal_set.hpp>
 
@@ -15,6 +16,8 @@
 #include "larder/config/config_loader.hpp"
 #include "larder/runtime/log.hpp"
 #include "larder/runtime/runtime.hpp"
+#include "metrics_endpoint.hpp"
+#include "serve_metrics.hpp"
 
 namespace larder::tools {
 namespace {
@@ -23,6 +26,14 @@ struct serve_options {
   std::optional<std::string> file;
   unsigned threads = 2;
 };
+
+// "http://127.0.0.1:9464/metrics", "http://[::1]:9464/metrics".
+std::string metrics_url(const asio::ip::tcp::endpoint& endpoint) {
+  const std::string address = endpoint.address().to_string();
+  return endpoint.address().is_v6()
+             ? "http://[" + address + "]:" + std::to_string(endpoint.port()) + "/metrics"
+             : "http://" + address + ":" + std::to_string(endpoint.port()) + "/metrics";
+}
 
 int run_serve(const serve_options& options) {
   // Everything that can be wrong with the configuration is found here, before any cache
@@ -52,6 +63,25 @@ int run_serve(const serve_options& options) {
     std::cerr << "larder serve: cannot open the caches: " << e.what() << "\n";
     return exit_failure;
   }
+  // Before the cleanup starts, so that a port in use leaves nothing to stop but the caches.
+  std::optional<metrics_endpoint> metrics;
+  if (config.metrics.enabled) {
+    try {
+      metrics.emplace(
+          rt.executor(), config.metrics.address, config.metrics.port,
+          [&set = *caches] { return render_serve_metrics(set); },
+          [&set = *caches] { return serve_health(set); });
+    } catch (const std::system_error& e) {
+      std::cerr << "larder serve: " << e.what() << "\n";
+      try {
+        rt.run(caches->close());
+      } catch (const std::exception& close_error) {
+        log().error("larder serve: closing the caches failed: {}", close_error.what());
+      }
+      return exit_failure;
+    }
+    log().info("larder serve: metrics at {}", metrics_url(metrics->local_endpoint()));
+  }
   caches->start();
   log().info(
       "larder serve: {} caches under {} and temp_dir {}; memory cleanup every {} s, disk and "
@@ -62,6 +92,8 @@ int run_serve(const serve_options& options) {
   const int signal = stop_signal.get_future().get();
   log().info("larder serve: {} received; stopping cleanup and closing the caches",
              signal == SIGINT ? "SIGINT" : "SIGTERM");
+  // No scrape may read the caches once they start closing.
+  if (metrics) metrics->stop();
   caches->stop();
   try {
     rt.run(caches->close());
@@ -81,8 +113,10 @@ void add_serve_command(CLI::App& app, int& exit_status) {
   CLI::App* command = app.add_subcommand(
       "serve",
       "Run the background cleanup service on the configured caches (model_cache, training_cache, "
-      "system_cache) until SIGINT or SIGTERM, then flush them and exit 0. Exit 2 on a bad "
-      "configuration (nothing opened), 1 if a cache cannot be opened or closed.");
+      "system_cache), with Prometheus metrics at http://ADDRESS:PORT/metrics (cache.metrics), "
+      "until SIGINT or SIGTERM, then flush them and exit 0. Exit 2 on a bad configuration "
+      "(nothing opened), 1 if a cache cannot be opened or closed or the metrics port cannot be "
+      "bound.");
   command->add_option("-c,--config", options->file, "Configuration file (default: embedded)")
       ->check(CLI::ExistingFile);
   command->add_option("--threads", options->threads, "Runtime threads")

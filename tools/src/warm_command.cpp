@@ -193,7 +193,7 @@ int run_warm(const warm_options& options) {
   try {
     report = rt.run(warm_samples(*cache, source, options.parallel));
     not_on_disk = samples_not_on_disk(*cache, source) - report.failed;
-    degraded = cache->stats().disk->degraded;
+    degraded = cache->metrics().disk->degraded;
     // The dataset's info entry, for get_dataset(), once every sample is on disk; a second warm
     // that stored nothing leaves the first one's in place rather than superseding it.
     dataset_cache datasets(*cache);

@@ -82,6 +82,21 @@ struct resources_config {
   bool operator==(const resources_config&) const = default;
 };
 
+// The Prometheus endpoint of `larder serve` (`cache.metrics`): GET /metrics and /healthz over
+// HTTP. On loopback by default, so that the figures leave the host only when an operator binds a
+// routable address on purpose. 9464 is the port OpenTelemetry's Prometheus exporter uses, a
+// registered default of this kind of endpoint; 0 lets the system pick a free port, which serve
+// logs.
+struct metrics_config {
+  bool enabled = true;
+  // An IPv4 or IPv6 literal (not a host name: resolving one would make start-up depend on DNS);
+  // 0.0.0.0 or :: for every interface.
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 9464;
+
+  bool operator==(const metrics_config&) const = default;
+};
+
 struct model_cache_profile {
   std::uint64_t size_bytes = 1024ull * 1000 * 1000;
   std::string format = "safetensors";
@@ -128,6 +143,7 @@ struct cache_config {
   // In (0, 1].
   double eviction_threshold = 0.9;
   resources_config resources;
+  metrics_config metrics;
   model_cache_profile model_cache;
   training_cache_profile training_cache;
   system_cache_profile system_cache;

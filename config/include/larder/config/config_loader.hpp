@@ -12,6 +12,7 @@
 //         [cache.memory] max_items, cleanup_interval, compression;
 //         [cache.disk] path, use_mmap, cleanup_interval;
 // and in both, cache.resources.{min_available_memory, min_free_disk, check_interval},
+// cache.metrics.{enabled, address, port},
 // model_cache.{size, format, compression, cleanup_policy},
 // training_cache.{size, batch_buffer, prefetch, cleanup_policy},
 // system_cache.{size, temp_dir, max_age, cleanup_policy} and logging.level.
