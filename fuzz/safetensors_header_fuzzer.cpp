@@ -11,7 +11,7 @@
 #include <span>
 #include <string>
 
-#include <larder/cache/model/safetensors.hpp>
+#include "larder/cache/model/safetensors.hpp"
 
 namespace {
 

@@ -23,17 +23,17 @@
 //    must start where the previous one ended (from 0), not end before they begin, and hold exactly
 //    shape x dtype bytes (with checked multiplication); the last one must end at the end of the
 //    file. Then the tensors are sorted by name for find().
+#include "larder/cache/model/safetensors.hpp"
+
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <numeric>
 #include <set>
 #include <stdexcept>
+#include <tuple>
 #include <utility>
 
 #include <nlohmann/json.hpp>
-
-#include <larder/cache/model/safetensors.hpp>
 
 namespace larder::model {
 namespace {
@@ -73,7 +73,7 @@ constexpr int max_json_depth = 128;
 constexpr std::size_t max_quoted_parser_message = 300;
 
 // Names in messages come from the file; a hostile one should not flood the log.
-std::string quoted(std::string_view text) {
+std::string clipped(std::string_view text) {
   constexpr std::size_t limit = 200;
   if (text.size() <= limit) return std::string(text);
   return std::string(text.substr(0, limit)) + "...";
@@ -144,7 +144,7 @@ class header_handler {
         return true;
       case state::dtype_value: {
         const auto dtype = parse_tensor_dtype(value);
-        if (!dtype) fail_tensor("unknown dtype \"" + quoted(value) + "\"");
+        if (!dtype) fail_tensor("unknown dtype \"" + clipped(value) + "\"");
         current_.dtype = *dtype;
         state_ = state::in_tensor;
         return true;
@@ -230,7 +230,7 @@ class header_handler {
       case state::in_root:
         if (!root_keys_.insert(name).second) {
           if (name == metadata_key) fail("__metadata__ appears twice in the header");
-          fail("tensor \"" + quoted(name) + "\": name appears twice in the header");
+          fail("tensor \"" + clipped(name) + "\": name appears twice in the header");
         }
         if (name == metadata_key) {
           state_ = state::metadata_value;
@@ -243,7 +243,7 @@ class header_handler {
         return true;
       case state::in_metadata:
         if (metadata_.contains(name)) {
-          fail("__metadata__ key \"" + quoted(name) + "\" appears twice");
+          fail("__metadata__ key \"" + clipped(name) + "\" appears twice");
         }
         key_ = std::move(name);
         state_ = state::metadata_entry;
@@ -303,7 +303,7 @@ class header_handler {
     throw safetensors_error(file_ + ": " + what);
   }
   [[noreturn]] void fail_tensor(const std::string& what) const {
-    fail("tensor \"" + quoted(current_.name) + "\": " + what);
+    fail("tensor \"" + clipped(current_.name) + "\": " + what);
   }
 
   void enter() {
@@ -346,7 +346,7 @@ class header_handler {
       case state::metadata_value:
         fail("__metadata__ must be an object of strings, not " + std::string(kind));
       case state::metadata_entry:
-        fail("__metadata__ value of \"" + quoted(key_) + "\" must be a string, not " +
+        fail("__metadata__ value of \"" + clipped(key_) + "\" must be a string, not " +
              std::string(kind));
       case state::tensor_value:
         fail_tensor("entry must be an object, not " + std::string(kind));
@@ -389,7 +389,7 @@ std::uint64_t read_le64(std::span<const std::byte> bytes) {
 void validate_layout(std::vector<tensor_info>& tensors, std::uint64_t data_bytes,
                      std::uint64_t file_size, const std::string& file) {
   auto fail = [&](const tensor_info& t, const std::string& what) {
-    throw safetensors_error(file + ": tensor \"" + quoted(t.name) + "\": " + what);
+    throw safetensors_error(file + ": tensor \"" + clipped(t.name) + "\": " + what);
   };
   std::vector<std::size_t> by_offset(tensors.size());
   std::iota(by_offset.begin(), by_offset.end(), std::size_t{0});

@@ -1,3 +1,5 @@
+#include "larder/cache/model/safetensors_file.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -10,8 +12,6 @@
 #include <system_error>
 #include <unistd.h>
 #include <utility>
-
-#include <larder/cache/model/safetensors_file.hpp>
 
 namespace larder::model {
 namespace {
@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 class unique_fd {
  public:
   explicit unique_fd(int fd) : fd_(fd) {}
+  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
   unique_fd(const unique_fd&) = delete;
   unique_fd& operator=(const unique_fd&) = delete;
   ~unique_fd() {
