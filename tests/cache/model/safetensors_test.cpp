@@ -4,6 +4,7 @@
 // tensor.
 #include "larder/cache/model/safetensors.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -164,6 +166,36 @@ TEST_F(safetensors_test, writer_replaces_a_file_whole_and_leaves_no_temporary_be
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_.path()),
                           std::filesystem::directory_iterator()),
             1);
+}
+
+TEST_F(safetensors_test, a_reader_never_sees_half_a_file_while_it_is_rewritten) {
+  const auto path = dir_.path() / "model.safetensors";
+  const std::vector<std::byte> small(4), large(64 * 1024);
+  auto write_version = [&](int i) {
+    const auto& bytes = i % 2 == 0 ? small : large;
+    write_safetensors(path,
+                      std::vector<tensor_to_write>{
+                          {"t" + std::to_string(i), tensor_dtype::U8, {bytes.size()}, bytes}});
+  };
+  write_version(0);
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      try {
+        EXPECT_EQ(read_safetensors_header(path).tensors.size(), 1u);
+      } catch (const std::exception& error) {
+        ADD_FAILURE() << error.what();
+      }
+      reads.fetch_add(1);
+    }
+  });
+  for (int i = 1; i <= 50; ++i)
+    write_version(i);
+  while (reads.load() == 0)
+    std::this_thread::yield();
+  done = true;
+  reader.join();
 }
 
 TEST_F(safetensors_test, writer_refuses_tensors_it_cannot_write) {
