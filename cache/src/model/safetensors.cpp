@@ -67,7 +67,8 @@ constexpr bool table_in_enum_order() {
 static_assert(table_in_enum_order());
 
 constexpr std::string_view metadata_key = "__metadata__";
-// serde_json's default recursion limit; the reference cannot read deeper files either.
+// serde_json's default recursion limit, which the reference inherits: no real header comes close
+// (a valid one nests 3 deep).
 constexpr int max_json_depth = 128;
 // Parser messages quote the token being read, which in a hostile file can be huge.
 constexpr std::size_t max_quoted_parser_message = 300;
@@ -115,7 +116,7 @@ class header_handler {
     return scalar("null");
   }
   bool boolean(bool) { return scalar("a boolean"); }
-  bool number_integer(number_integer_t) { return scalar("a negative number"); }
+  bool number_integer(number_integer_t) { return scalar("a number with a minus sign"); }
   bool number_float(number_float_t, const string_t&) {
     return scalar("a fraction or a number beyond 64 bits");
   }
