@@ -14,6 +14,7 @@ packages=(
   fio                  # the baseline the disk benchmarks compare against
   gnuplot-nox          # larder replay --plot
   prometheus           # promtool: checks the /metrics exposition in tests
+  clang libclang-rt-14-dev  # the fuzz preset: clang 14 and its libFuzzer/sanitizer runtimes
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds larder and runs the whole test suite: the release build, then
-# the AddressSanitizer + UBSan build, then the concurrency tests under ThreadSanitizer.
-#   scripts/test.sh                 all three
+# the AddressSanitizer + UBSan build, then the concurrency tests under ThreadSanitizer, then the
+# libFuzzer targets for a bounded time each (clang; only the fuzzed sources are compiled).
+#   scripts/test.sh                 all four
 #   scripts/test.sh release asan    only the presets named
 # Exits non-zero on the first failure.
 set -euo pipefail
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 presets=("$@")
-[ ${#presets[@]} -gt 0 ] || presets=(release asan tsan)
+[ ${#presets[@]} -gt 0 ] || presets=(release asan tsan fuzz)
 jobs=$(nproc)
 werror=OFF
 [ "${CI:-}" = "true" ] && werror=ON
