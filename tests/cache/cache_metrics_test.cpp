@@ -78,9 +78,11 @@ TEST_F(CacheMetricsTest, AScriptedWorkloadGivesExactCounts) {
   std::this_thread::sleep_for(20ms);
   EXPECT_EQ(get(*cache, 5), std::nullopt);  // expired in memory and on disk: 2 7
   // Five callers of one key at once: one load, four share it (all five are misses).
+  // The key outlives the awaitables, which start only when when_all runs them.
+  const std::string shared_key = key_for(8);
   std::vector<asio::awaitable<blob>> callers;
   for (int i = 0; i < 5; ++i) {
-    callers.push_back(cache->get_or_load(key_for(8), [this]() -> asio::awaitable<blob> {
+    callers.push_back(cache->get_or_load(shared_key, [this]() -> asio::awaitable<blob> {
       asio::steady_timer timer(rt_.executor(), 100ms);
       co_await timer.async_wait(asio::use_awaitable);
       co_return blob::copy_of(value_for(8));
