@@ -124,38 +124,28 @@ void BM_baseline_get_hit(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_try_get_hit(benchmark::State& state) {
-  auto& cache = shared_cache();
-  key_walk walk(state);
-  for (auto _ : state) {
-    auto v = cache.try_get(walk.next());
-    benchmark::DoNotOptimize(v);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-
-void BM_try_get_hit_uncounted(benchmark::State& state) {
-  auto& cache = uncounted_cache();
-  key_walk walk(state);
-  for (auto _ : state) {
-    auto v = cache.try_get(walk.next());
-    benchmark::DoNotOptimize(v);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-
 // What per-thread counting avoids: every get adds to one atomic that all threads write.
 std::atomic<std::uint64_t> shared_hit_counter{0};
 
-void BM_try_get_hit_shared_counter(benchmark::State& state) {
-  auto& cache = uncounted_cache();
+// try_get hits on `cache`; with_shared_counter adds each hit to shared_hit_counter.
+void try_get_hits(benchmark::State& state, larder::cache_manager& cache, bool with_shared_counter) {
   key_walk walk(state);
   for (auto _ : state) {
     auto v = cache.try_get(walk.next());
-    if (v) shared_hit_counter.fetch_add(1, std::memory_order_relaxed);
+    if (with_shared_counter && v) shared_hit_counter.fetch_add(1, std::memory_order_relaxed);
     benchmark::DoNotOptimize(v);
   }
   state.SetItemsProcessed(state.iterations());
+}
+
+void BM_try_get_hit(benchmark::State& state) {
+  try_get_hits(state, shared_cache(), false);
+}
+void BM_try_get_hit_uncounted(benchmark::State& state) {
+  try_get_hits(state, uncounted_cache(), false);
+}
+void BM_try_get_hit_shared_counter(benchmark::State& state) {
+  try_get_hits(state, uncounted_cache(), true);
 }
 
 // The benchmark loop runs inside a coroutine on this thread's own io_context, as a training

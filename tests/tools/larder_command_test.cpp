@@ -1,4 +1,6 @@
 // Runs the built `larder` binary as a subprocess and checks its output and exit codes.
+#include "larder_command.hpp"
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -18,23 +20,10 @@
 
 namespace {
 
-struct command_result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
+using larder::testing::command_result;
 
 command_result run_with_environment(const std::string& environment, const std::string& arguments) {
-  const std::string command =
-      environment + " " + std::string(LARDER_COMMAND) + " " + arguments + " 2>&1";
-  command_result result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> chunk{};
-  while (std::fgets(chunk.data(), chunk.size(), pipe) != nullptr)
-    result.output += chunk.data();
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return larder::testing::run_larder(arguments, environment);
 }
 
 command_result run(const std::string& arguments) {

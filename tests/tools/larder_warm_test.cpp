@@ -20,6 +20,7 @@
 #include "larder/config/config_loader.hpp"
 #include "larder/io/ring.hpp"
 #include "larder/runtime/runtime.hpp"
+#include "larder_command.hpp"
 #include "scratch_directory.hpp"
 
 namespace larder {
@@ -27,24 +28,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct command_result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-// `prefix` goes before the command on its shell line (a wrapper such as setpriv).
-command_result run_larder(const std::string& arguments, const std::string& prefix = "") {
-  const std::string command = prefix + " " + LARDER_COMMAND + " " + arguments + " 2>&1";
-  command_result result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> chunk{};
-  while (std::fgets(chunk.data(), chunk.size(), pipe) != nullptr)
-    result.output += chunk.data();
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using testing::command_result;
+using testing::run_larder;
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
