@@ -143,6 +143,9 @@ asio::awaitable<blob> read_tensor(io::file_io& io, std::shared_ptr<const detail:
   aligned_read r = co_await read_range(io, state->file, state->header.data_offset + info.begin,
                                        length, max_read, parallel, std::move(what));
   const std::span<const std::byte> bytes(r.buffer->data() + r.skip, length);
+  // The memory tier charges a value's size, not its buffer's: a small tensor in a mostly empty
+  // aligned buffer (4 bytes in 4 KiB) is copied out rather than kept with hidden slack.
+  if (r.buffer->size() > 2 * length) co_return blob::copy_of(bytes);
   co_return blob::adopt(bytes, std::shared_ptr<const void>(std::move(r.buffer)));
 }
 
