@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <cerrno>
 #include <functional>
 #include <stdexcept>
@@ -171,12 +172,15 @@ std::string model_fingerprint::to_string() const {
 }
 
 const std::filesystem::path& model_handle::path() const noexcept {
+  assert(state_ != nullptr);
   return state_->path;
 }
 const model_fingerprint& model_handle::fingerprint() const noexcept {
+  assert(state_ != nullptr);
   return state_->fingerprint;
 }
 const model::safetensors_header& model_handle::header() const noexcept {
+  assert(state_ != nullptr);
   return state_->header;
 }
 
@@ -233,6 +237,7 @@ asio::awaitable<tensor_view> model_cache::tensor(model_handle model, std::string
 
 asio::awaitable<tensor_view> model_cache::tensor_with(model_handle model, std::string name,
                                                       std::size_t chunk_reads) {
+  assert(model.state_ != nullptr);
   const std::shared_ptr<const detail::model_state>& state = model.state_;
   const model::tensor_info* info = state->header.find(name);
   if (info == nullptr) {

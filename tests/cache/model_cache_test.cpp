@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -174,6 +176,40 @@ TEST_F(model_cache_test, every_tensor_round_trips_exactly) {
     EXPECT_EQ(bytes_of(t.bytes), expected(spec.name)) << spec.name;
   }
   EXPECT_TRUE(rt_.run(models.tensor(model, "empty")).bytes.empty());
+}
+
+// An independent writer (python3 with only struct and json): no padding, so the data buffer and
+// every tensor start unaligned, and the JSON lists tensors out of offset order.
+constexpr std::string_view python_writer = R"(
+import json, struct, sys
+data = bytes(i % 256 for i in range(10240))
+header = {
+    "d": {"dtype": "U8", "shape": [5233], "data_offsets": [5007, 10240]},
+    "a": {"dtype": "U8", "shape": [3], "data_offsets": [0, 3]},
+    "c": {"dtype": "I16", "shape": [2], "data_offsets": [5003, 5007]},
+    "b": {"dtype": "U8", "shape": [5000], "data_offsets": [3, 5003]},
+}
+text = json.dumps(header).encode('utf-8')
+with open(sys.argv[1], 'wb') as f:
+    f.write(struct.pack('<Q', len(text)) + text + data)
+)";
+
+TEST_F(model_cache_test, reads_unaligned_tensors_of_an_independent_writer_exactly) {
+  const auto script = scratch_.write("writer.py", python_writer);
+  const auto path = scratch_.path() / "python.safetensors";
+  ASSERT_EQ(std::system(("python3 " + script.string() + " " + path.string()).c_str()), 0);
+  auto cache = make_cache();
+  model_cache models(*cache, io_, {.max_read_bytes = 4096});
+  const model_handle model = rt_.run(models.load(path));
+  ASSERT_NE(model.header().data_offset % 8, 0u) << "the test needs an unaligned data buffer";
+  for (const tensor_view& t : rt_.run(models.load_all(model))) {
+    const model::tensor_info& info = *model.header().find(t.name);
+    ASSERT_EQ(t.bytes.size(), info.byte_size()) << t.name;
+    for (std::size_t k = 0; k < t.bytes.size(); ++k) {
+      ASSERT_EQ(std::to_integer<std::uint64_t>(t.bytes.data()[k]), (info.begin + k) % 256)
+          << t.name << " byte " << k;
+    }
+  }
 }
 
 TEST_F(model_cache_test, load_all_returns_every_tensor_in_name_order) {

@@ -18,11 +18,12 @@
 // Cold reads. A tensor's bytes are read through the file_io from the descriptor the handle holds
 // (O_DIRECT where the filesystem allows it): the aligned range covering the tensor, in chunks of
 // max_read_bytes issued concurrently, into one aligned buffer that the returned blob views
-// without a copy. With use_mmap the handle maps the file read-only instead, and a tensor is a
-// zero-copy view of the mapping: served directly, not stored in the cache (the page cache is the
-// cache, and copying into the memory tier would hold the bytes twice); a value already in the
-// memory tier is still served from there. The mapping lives until the last handle and the last
-// view of it are gone, so views may outlive the handle and the model_cache.
+// without a copy (a tensor smaller than half of that buffer is copied out, so that the memory
+// tier's budget sees what it holds). With use_mmap the handle maps the file read-only instead, and
+// a tensor is a zero-copy view of the mapping: served directly, not stored in the cache (the page
+// cache is the cache, and copying into the memory tier would hold the bytes twice); a value already
+// in the memory tier is still served from there. The mapping lives until the last handle and the
+// last view of it are gone, so views may outlive the handle and the model_cache.
 //
 // Ownership: a model_handle shares the file's open descriptor (and mapping) with its copies and
 // with reads in flight. A tensor_view owns its bytes through the blob.
@@ -123,6 +124,7 @@ class model_cache {
   asio::awaitable<model_handle> load(std::filesystem::path path);
 
   // The tensor called `name` of `model`: from the cache, or read from the file and cached.
+  // REQUIRES (for these three): `model` came from load().
   asio::awaitable<tensor_view> tensor(model_handle model, std::string name);
 
   // The tensors called `names`, in that order, with at most parallel_reads reads in flight.
