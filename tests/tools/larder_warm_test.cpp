@@ -8,15 +8,19 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <span>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "larder/cache/cache_manager.hpp"
 #include "larder/cache/dataset_cache.hpp"
+#include "larder/cache/model/safetensors_file.hpp"
+#include "larder/cache/model_cache.hpp"
 #include "larder/config/config_loader.hpp"
 #include "larder/io/ring.hpp"
 #include "larder/runtime/runtime.hpp"
@@ -234,11 +238,50 @@ TEST_F(LarderWarm, AMissingSourceOrConfigurationIsAUsageErrorNamingIt) {
   EXPECT_FALSE(fs::exists(scratch_.path() / "cache"));               // nothing was opened
 }
 
-// A file is a dataset only as records; a model file is not something warm reads.
+// A model file: every tensor lands in the disk tier under model_cache's keys, so a job that
+// loads the model through model_cache reads no tensor from the file.
+TEST_F(LarderWarm, AModelFileIsWarmedTensorByTensorForModelCache) {
+  std::vector<std::string> bytes{sample_bytes(1, 4 * 3 * 5), sample_bytes(2, 2 * 7), ""};
+  const std::vector<model::tensor_to_write> tensors{
+      {"encoder.weight", model::tensor_dtype::F32, {3, 5}, std::as_bytes(std::span(bytes[0]))},
+      {"encoder.bias", model::tensor_dtype::F16, {7}, std::as_bytes(std::span(bytes[1]))},
+      {"empty", model::tensor_dtype::F32, {0, 4}, std::as_bytes(std::span(bytes[2]))}};
+  const fs::path file = scratch_.path() / "model.safetensors";
+  model::write_safetensors(file, tensors, {{"format", "pt"}});
+
+  auto r = warm(file.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "warmed 3 tensors: 2 read from the file")) << r.output;
+  r = warm(file.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "warmed 3 tensors: 0 read from the file")) << r.output;
+  EXPECT_TRUE(contains(r.output, "already cached 2")) << r.output;
+
+  auto cache = rt_.run(cache_manager::open(rt_.executor(), load_config_file(config_)));
+  {
+    model_cache models(*cache, file_io_);
+    const model_handle handle = rt_.run(models.load(file));
+    const std::vector<tensor_view> all = rt_.run(models.load_all(handle));
+    ASSERT_EQ(all.size(), 3u);
+    std::map<std::string, std::string> got;
+    for (const tensor_view& t : all)
+      got[t.name] = std::string(t.bytes.view());
+    EXPECT_EQ(got.at("encoder.weight"), bytes[0]);
+    EXPECT_EQ(got.at("encoder.bias"), bytes[1]);
+    EXPECT_EQ(got.at("empty"), "");
+  }
+  const cache_metrics m = cache->metrics();
+  EXPECT_EQ(m.loads, 0u);  // no tensor read from the file: all from the disk tier
+  EXPECT_EQ(m.disk->hits, 2u);  // the empty tensor needs no cache
+  rt_.run(cache->close());
+}
+
+// A file is a dataset only as records, or else a safetensors model.
 TEST_F(LarderWarm, AFileWithoutRecordBytesOrADirectoryWithThemIsAUsageError) {
   const fs::path model = scratch_.write("model.safetensors", "not a dataset");
   auto r = warm(model.string());
   EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "is not a safetensors model file")) << r.output;
   EXPECT_TRUE(contains(r.output, "pass --record-bytes N")) << r.output;
 
   r = warm("--record-bytes 4096 " + dataset().string());

@@ -18,6 +18,8 @@
 #include "exit_codes.hpp"
 #include "larder/cache/cache_manager.hpp"
 #include "larder/cache/dataset_cache.hpp"
+#include "larder/cache/model/safetensors_file.hpp"
+#include "larder/cache/model_cache.hpp"
 #include "larder/config/config_error.hpp"
 #include "larder/config/config_loader.hpp"
 #include "larder/io/ring.hpp"
@@ -117,6 +119,142 @@ std::size_t samples_not_on_disk(cache_manager& cache, const dataset_source& sour
   return missing;
 }
 
+// Opens the cache a training loop opens on the configuration's cache: block into `cache`;
+// returns exit_ok, or the exit code after saying why (a directory in use, unusable settings).
+int open_configured_cache(runtime& rt, const cache_config& config,
+                          std::unique_ptr<cache_manager>& cache) {
+  try {
+    cache = rt.run(cache_manager::open(rt.executor(), config));
+    return exit_ok;
+  } catch (const config_error& e) {
+    std::cerr << "larder warm: " << e.what() << "\n";
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "larder warm: cannot open the cache: " << e.what() << "\n";
+    return exit_failure;
+  }
+}
+
+// The cache key of a model tensor (model_cache.hpp).
+std::string tensor_key(const model_handle& model, const std::string& name) {
+  return "model/" + model.fingerprint().to_string() + "/" + name;
+}
+
+// Reads and stores every tensor of a safetensors file that the disk tier does not hold yet,
+// through model_cache (its keys, its reads), `parallel` tensors at a time, each read in one go.
+asio::awaitable<warm_report> warm_model(cache_manager& cache, model_cache& models,
+                                        const model_handle& model, std::size_t parallel) {
+  warm_report report;
+  std::vector<std::string> to_read;
+  for (const auto& t : model.tensors()) {
+    if (t.end == t.begin) continue;  // no bytes: model_cache serves it without the cache
+    if (cache.disk()->contains(tensor_key(model, t.name))) {
+      ++report.already_cached;
+    } else {
+      to_read.push_back(t.name);
+    }
+  }
+  progress_bar bar("warm", to_read.size());
+  // mu protects report and bar: the workers run on the cache's threads.
+  std::mutex mu;
+  std::size_t done = 0;
+  std::atomic<std::size_t> next{0};
+  auto worker = [&]() -> asio::awaitable<void> {
+    for (std::size_t k = next++; k < to_read.size(); k = next++) {
+      std::string error;
+      std::size_t bytes = 0;
+      try {
+        const tensor_view t = co_await models.tensor(model, to_read[k]);
+        bytes = t.bytes.size();
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      std::lock_guard lock(mu);
+      if (error.empty()) {
+        ++report.stored;
+        report.stored_bytes += bytes;
+      } else {
+        ++report.failed;
+        bar.print_above(fmt::format("larder warm: cannot read tensor {}: {}", to_read[k], error));
+      }
+      bar.update(++done);
+    }
+  };
+  std::vector<asio::awaitable<void>> workers;
+  const std::size_t count = std::min(parallel, std::max<std::size_t>(to_read.size(), 1));
+  for (std::size_t i = 0; i < count; ++i)
+    workers.push_back(asio::co_spawn(cache.get_executor(), worker(), asio::use_awaitable));
+  co_await when_all(std::move(workers));
+  bar.finish();
+  co_return report;
+}
+
+// Warms a safetensors file (model_cache's tensors); exit code as run_warm's.
+int run_warm_model(const cache_config& config, const fs::path& path, std::size_t parallel) {
+  runtime rt;
+  io::ring ring(rt.executor());
+  io::ring_file_io source_io(ring);
+  std::unique_ptr<cache_manager> cache;
+  if (const int opened = open_configured_cache(rt, config, cache); opened != exit_ok) return opened;
+  // One read per tensor, with the tensors themselves `parallel` at a time: at most `parallel`
+  // reads in flight however the sizes fall.
+  model_cache models(*cache, source_io,
+                     {.max_read_bytes = std::size_t{1} << 30, .parallel_reads = 1});
+  const auto start = std::chrono::steady_clock::now();
+  warm_report report;
+  std::size_t tensors = 0;
+  std::size_t not_on_disk = 0;
+  bool degraded = false;
+  try {
+    const model_handle model = rt.run(models.load(path));
+    tensors = model.tensors().size();
+    std::uint64_t total = 0;
+    for (const auto& t : model.tensors())
+      total += t.end - t.begin;
+    std::cout << fmt::format(
+        "larder warm: model {} ({} tensors, {:.1f} MB) into the cache at {}, keys "
+        "model/{}/<tensor>\n",
+        path.string(), tensors, total / 1e6, config.disk.path.string(),
+        model.fingerprint().to_string());
+    report = rt.run(warm_model(*cache, models, model, parallel));
+    for (const auto& t : model.tensors())
+      if (t.end != t.begin && !cache->disk()->contains(tensor_key(model, t.name))) ++not_on_disk;
+    not_on_disk -= std::min(not_on_disk, report.failed);
+    degraded = cache->metrics().disk->degraded;
+    rt.run(cache->close());
+  } catch (const std::exception& e) {
+    std::cerr << "larder warm: " << e.what() << "\n";
+    return exit_failure;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << fmt::format(
+      "warmed {} tensors: {} read from the file, {:.1f} MB in {:.2f} s ({:.1f} MB/s); already "
+      "cached {}; could not be read {} (tensors without elements need no caching)\n",
+      tensors, report.stored, report.stored_bytes / 1e6, seconds,
+      seconds > 0 ? report.stored_bytes / 1e6 / seconds : 0.0, report.already_cached,
+      report.failed);
+  int status_code = exit_ok;
+  if (degraded) {
+    std::cerr << "larder warm: the disk tier failed and degraded to memory only (see the log): "
+                 "the tensors are not cached on disk\n";
+    status_code = exit_failure;
+  }
+  if (not_on_disk > 0) {
+    std::cerr << fmt::format(
+        "larder warm: {} tensors are not in the disk tier: the model does not fit disk.size "
+        "({:.1f} MB)\n",
+        not_on_disk, config.disk.size_bytes / 1e6);
+    status_code = exit_failure;
+  }
+  if (report.failed > 0) {
+    std::cerr << fmt::format("larder warm: {} tensors could not be read (listed above)\n",
+                             report.failed);
+    status_code = exit_failure;
+  }
+  return status_code;
+}
+
 }  // namespace
 
 int run_warm(const warm_options& options) {
@@ -151,11 +289,17 @@ int run_warm(const warm_options& options) {
     return exit_usage;
   }
   if (!is_directory && !options.record_bytes) {
-    std::cerr << fmt::format(
-        "larder warm: source {} is a file: pass --record-bytes N to read it as records of N "
-        "bytes each (a model file, such as safetensors, is not a dataset warm can read)\n",
-        source_path.string());
-    return exit_usage;
+    // A file without --record-bytes is a model: its header says whether it is one.
+    try {
+      model::read_safetensors_header(source_path);
+    } catch (const std::exception& e) {
+      std::cerr << fmt::format(
+          "larder warm: source {} is not a safetensors model file ({}); pass --record-bytes N to "
+          "read a file as records of N bytes each\n",
+          source_path.string(), e.what());
+      return exit_usage;
+    }
+    return run_warm_model(config, source_path, options.parallel);
   }
 
   runtime rt;
@@ -171,15 +315,7 @@ int run_warm(const warm_options& options) {
   }
 
   std::unique_ptr<cache_manager> cache;
-  try {
-    cache = rt.run(cache_manager::open(rt.executor(), config));
-  } catch (const config_error& e) {
-    std::cerr << "larder warm: " << e.what() << "\n";
-    return exit_usage;
-  } catch (const std::exception& e) {
-    std::cerr << "larder warm: cannot open the cache: " << e.what() << "\n";
-    return exit_failure;
-  }
+  if (const int opened = open_configured_cache(rt, config, cache); opened != exit_ok) return opened;
   const std::string fp = dataset_cache::fingerprint(source);
   std::cout << fmt::format(
       "larder warm: {} ({} samples, {:.1f} MB) into the cache at {}, keys ds/{}/<sample>\n",
@@ -241,14 +377,17 @@ void add_warm_command(CLI::App& app, int& exit_status) {
   auto options = std::make_shared<warm_options>();
   CLI::App* warm = app.add_subcommand(
       "warm",
-      "Preload a dataset into the disk tier of the configured cache, so that a training job "
-      "that then streams it through larder finds every sample there and reads nothing from the "
-      "source.\n"
+      "Preload a dataset or a model into the disk tier of the configured cache, so that a "
+      "training job that then streams the dataset or loads the model through larder finds "
+      "every sample or tensor there and reads nothing from the source.\n"
       "The cache is the one cache_manager::open() opens on the configuration's cache: block, in "
       "disk.path, as a training loop that embeds larder and `larder demo` open it (not the "
       "profile caches that `larder serve` opens in disk.path/<profile>). SOURCE is a "
       "directory (directory_dataset: one sample per regular file, in name order) or, with "
-      "--record-bytes N, a file of N-byte records (record_file_dataset; the last may be short). "
+      "--record-bytes N, a file of N-byte records (record_file_dataset; the last may be short), or "
+      "else a safetensors model file, whose tensors are stored as model_cache stores them "
+      "(model/<fingerprint>/<tensor name>; the fingerprint covers the file's size, modification "
+      "time, inode and header). "
       "Samples are stored raw, under the keys dataset_cache gives them without a preprocessing "
       "step (ds/<fingerprint>/<index>; the fingerprint covers the source's absolute path, sample "
       "count, size and modification time, so the training job must open the same path, and "
@@ -262,17 +401,18 @@ void add_warm_command(CLI::App& app, int& exit_status) {
       "named, the others are cached), the dataset does not fit disk.size, the disk tier failed, "
       "or the cache could not be opened (its directory in use by another process, named) or "
       "closed; 2 bad arguments, a missing or bad configuration, a missing SOURCE, or a SOURCE file "
-      "without --record-bytes (a model file is not a dataset warm reads); 3 unexpected error.\n"
+      "that is neither a safetensors file nor given --record-bytes; 3 unexpected error.\n"
       "Examples:\n"
       "  larder warm --config larder.yaml /data/train\n"
-      "  larder warm --config larder.yaml --record-bytes 65536 /data/train.bin");
+      "  larder warm --config larder.yaml --record-bytes 65536 /data/train.bin\n"
+      "  larder warm --config larder.yaml /models/llama.safetensors");
   warm->add_option("-c,--config", options->config_file,
                    "YAML or TOML configuration whose cache: block (disk.path, disk.size) names "
                    "the cache")
       ->required();
   warm->add_option("SOURCE", options->source,
-                   "The dataset: a directory of sample files, or a record file with "
-                   "--record-bytes")
+                   "The dataset or model: a directory of sample files, a record file with "
+                   "--record-bytes, or a safetensors file")
       ->required();
   warm->add_option("--record-bytes", options->record_bytes,
                    "SOURCE is a file of fixed-size records of this many bytes")
