@@ -184,6 +184,12 @@ const model::safetensors_header& model_handle::header() const noexcept {
   return state_->header;
 }
 
+model_cache_options model_cache_options::from_config(const cache_config& config) {
+  model_cache_options options;
+  options.use_mmap = config.disk.use_mmap;
+  return options;
+}
+
 model_cache::model_cache(cache_manager& cache, io::file_io& file_io, model_cache_options options)
     : cache_(cache), io_(file_io), options_(options) {
   if (options_.max_read_bytes == 0 || options_.parallel_reads == 0) {

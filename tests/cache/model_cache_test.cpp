@@ -462,5 +462,15 @@ TEST_F(model_cache_test, options_must_allow_reads) {
   EXPECT_THROW(model_cache(*cache, io_, {.parallel_reads = 0}), std::invalid_argument);
 }
 
+TEST(ModelCacheOptions, UseMmapComesFromTheConfiguration) {
+  cache_config config;
+  EXPECT_FALSE(model_cache_options::from_config(config).use_mmap);
+  config.disk.use_mmap = true;
+  const model_cache_options options = model_cache_options::from_config(config);
+  EXPECT_TRUE(options.use_mmap);
+  EXPECT_EQ(options.max_read_bytes, model_cache_options{}.max_read_bytes);
+  EXPECT_EQ(options.parallel_reads, model_cache_options{}.parallel_reads);
+}
+
 }  // namespace
 }  // namespace larder

@@ -67,6 +67,9 @@ struct model_cache_options {
   // Most reads one call keeps in flight: tensor() reads that many chunks of a tensor at once;
   // tensors() shares the bound between the tensors it loads at once.
   std::size_t parallel_reads = 16;
+
+  // The configuration's cache.disk.use_mmap (TOML [cache.disk] use_mmap); the rest default.
+  static model_cache_options from_config(const cache_config& config);
 };
 
 // What identifies one version of a file's content in cache keys.
