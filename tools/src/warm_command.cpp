@@ -5,6 +5,7 @@
 #include <chrono>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,53 @@ fs::path without_trailing_separator(const fs::path& path) {
   return path;
 }
 
+// One item to warm: `store` reads it from the source and stores it in the cache, returning its
+// bytes (or throwing); `name` says which item it is when it fails.
+struct warm_item {
+  std::function<asio::awaitable<std::size_t>()> store;
+  std::string name;
+};
+
+// Stores every item, `parallel` at a time, with a progress bar; an item that fails is reported
+// above the bar and the others go on. The workers run on the cache's executor rather than this
+// coroutine's strand, so that storing (checksums, compression) runs on every thread.
+asio::awaitable<warm_report> store_all(cache_manager& cache, const std::vector<warm_item>& items,
+                                       std::size_t parallel) {
+  warm_report report;
+  progress_bar bar("warm", items.size());
+  // mu protects report and bar: the workers run on the cache's threads.
+  std::mutex mu;
+  std::size_t done = 0;
+  std::atomic<std::size_t> next{0};
+  auto worker = [&]() -> asio::awaitable<void> {
+    for (std::size_t k = next++; k < items.size(); k = next++) {
+      std::string error;
+      std::size_t bytes = 0;
+      try {
+        bytes = co_await items[k].store();
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      std::lock_guard lock(mu);
+      if (error.empty()) {
+        ++report.stored;
+        report.stored_bytes += bytes;
+      } else {
+        ++report.failed;
+        bar.print_above(fmt::format("larder warm: cannot read {}: {}", items[k].name, error));
+      }
+      bar.update(++done);
+    }
+  };
+  std::vector<asio::awaitable<void>> workers;
+  const std::size_t count = std::min(parallel, std::max<std::size_t>(items.size(), 1));
+  for (std::size_t i = 0; i < count; ++i)
+    workers.push_back(asio::co_spawn(cache.get_executor(), worker(), asio::use_awaitable));
+  co_await when_all(std::move(workers));
+  bar.finish();
+  co_return report;
+}
+
 // Reads and stores every sample that the disk tier does not hold yet, `parallel` at a time.
 // The samples go through dataset_cache::sample(), the read path of a training job, so that the
 // keys are the ones its streams look up. A sample that cannot be read is reported and the
@@ -58,53 +106,21 @@ asio::awaitable<warm_report> warm_samples(cache_manager& cache, const dataset_so
   // (a corrupted heap, a crash or a hang after a few samples).
   const preprocess_step raw_samples;
   const std::string fp = dataset_cache::fingerprint(source, raw_samples);
-  disk_tier& disk = *cache.disk();
-  warm_report report;
-  std::vector<std::size_t> to_read;
+  std::vector<warm_item> to_store;
+  std::size_t already_cached = 0;
   for (std::size_t i = 0; i < source.size; ++i) {
-    if (disk.contains(dataset_cache::sample_key(fp, i))) {
-      ++report.already_cached;
-    } else {
-      to_read.push_back(i);
+    if (cache.disk()->contains(dataset_cache::sample_key(fp, i))) {
+      ++already_cached;
+      continue;
     }
+    auto store = [&datasets, &source, &raw_samples, &fp, i]() -> asio::awaitable<std::size_t> {
+      const blob sample = co_await datasets.sample(source, raw_samples, fp, i);
+      co_return sample.size();
+    };
+    to_store.push_back({std::move(store), source.sample_name(i)});
   }
-
-  progress_bar bar("warm", to_read.size());
-  // mu protects report and bar: the workers run on the cache's threads.
-  std::mutex mu;
-  std::size_t done = 0;
-  std::atomic<std::size_t> next{0};
-  auto worker = [&]() -> asio::awaitable<void> {
-    for (std::size_t k = next++; k < to_read.size(); k = next++) {
-      const std::size_t index = to_read[k];
-      std::string error;
-      std::size_t bytes = 0;
-      try {
-        const blob sample = co_await datasets.sample(source, raw_samples, fp, index);
-        bytes = sample.size();
-      } catch (const std::exception& e) {
-        error = e.what();
-      }
-      std::lock_guard lock(mu);
-      if (error.empty()) {
-        ++report.stored;
-        report.stored_bytes += bytes;
-      } else {
-        ++report.failed;
-        bar.print_above(
-            fmt::format("larder warm: cannot read {}: {}", source.sample_name(index), error));
-      }
-      bar.update(++done);
-    }
-  };
-  // On the cache's executor rather than this coroutine's strand, so that storing (checksums,
-  // compression) runs on every thread.
-  std::vector<asio::awaitable<void>> workers;
-  const std::size_t count = std::min(parallel, std::max<std::size_t>(to_read.size(), 1));
-  for (std::size_t i = 0; i < count; ++i)
-    workers.push_back(asio::co_spawn(cache.get_executor(), worker(), asio::use_awaitable));
-  co_await when_all(std::move(workers));
-  bar.finish();
+  warm_report report = co_await store_all(cache, to_store, parallel);
+  report.already_cached = already_cached;
   co_return report;
 }
 
@@ -144,48 +160,22 @@ std::string tensor_key(const model_handle& model, const std::string& name) {
 // through model_cache (its keys, its reads), `parallel` tensors at a time, each read in one go.
 asio::awaitable<warm_report> warm_model(cache_manager& cache, model_cache& models,
                                         const model_handle& model, std::size_t parallel) {
-  warm_report report;
-  std::vector<std::string> to_read;
+  std::vector<warm_item> to_store;
+  std::size_t already_cached = 0;
   for (const auto& t : model.tensors()) {
     if (t.end == t.begin) continue;  // no bytes: model_cache serves it without the cache
     if (cache.disk()->contains(tensor_key(model, t.name))) {
-      ++report.already_cached;
-    } else {
-      to_read.push_back(t.name);
+      ++already_cached;
+      continue;
     }
+    auto store = [&models, &model, name = t.name]() -> asio::awaitable<std::size_t> {
+      const tensor_view view = co_await models.tensor(model, name);
+      co_return view.bytes.size();
+    };
+    to_store.push_back({std::move(store), "tensor " + t.name});
   }
-  progress_bar bar("warm", to_read.size());
-  // mu protects report and bar: the workers run on the cache's threads.
-  std::mutex mu;
-  std::size_t done = 0;
-  std::atomic<std::size_t> next{0};
-  auto worker = [&]() -> asio::awaitable<void> {
-    for (std::size_t k = next++; k < to_read.size(); k = next++) {
-      std::string error;
-      std::size_t bytes = 0;
-      try {
-        const tensor_view t = co_await models.tensor(model, to_read[k]);
-        bytes = t.bytes.size();
-      } catch (const std::exception& e) {
-        error = e.what();
-      }
-      std::lock_guard lock(mu);
-      if (error.empty()) {
-        ++report.stored;
-        report.stored_bytes += bytes;
-      } else {
-        ++report.failed;
-        bar.print_above(fmt::format("larder warm: cannot read tensor {}: {}", to_read[k], error));
-      }
-      bar.update(++done);
-    }
-  };
-  std::vector<asio::awaitable<void>> workers;
-  const std::size_t count = std::min(parallel, std::max<std::size_t>(to_read.size(), 1));
-  for (std::size_t i = 0; i < count; ++i)
-    workers.push_back(asio::co_spawn(cache.get_executor(), worker(), asio::use_awaitable));
-  co_await when_all(std::move(workers));
-  bar.finish();
+  warm_report report = co_await store_all(cache, to_store, parallel);
+  report.already_cached = already_cached;
   co_return report;
 }
 
