@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "fio_job.hpp"
 #include "larder/cache/disk_tier.hpp"
 #include "larder/io/aligned_buffer.hpp"
 #include "larder/io/ring.hpp"
@@ -66,28 +67,11 @@ double since(clock_type::time_point start) {
   return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
-// Runs fio and returns {iops, bytes per second} of its read or write job, or {0, 0}.
+// fio's {iops, bytes per second} for its read or write job, or {0, 0} when it fails.
 std::pair<double, double> fio(const std::string& args, const char* direction) {
-  const std::string command = "fio --output-format=json --name=larder " + args + " 2>/dev/null";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return {0, 0};
-  std::string out;
-  char chunk[4096];
-  while (std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe))
-    out.append(chunk, n);
-  ::pclose(pipe);
-  // The first "read": { ... } or "write": { ... } block of the job holds bw_bytes and iops.
-  const auto section = out.find(std::string("\"") + direction + "\" : {");
-  if (section == std::string::npos) return {0, 0};
-  auto number_after = [&](const std::string& key) {
-    const auto at = out.find("\"" + key + "\" : ", section);
-    return at == std::string::npos ? 0.0 : std::atof(out.c_str() + at + key.size() + 5);
-  };
-  return {number_after("iops"), number_after("bw_bytes")};
-}
-
-bool have_fio() {
-  return std::system("fio --version >/dev/null 2>&1") == 0;
+  const auto run = larder::bench::run_fio("--name=larder " + args, direction);
+  if (!run) return {0, 0};
+  return {run->iops, run->bytes_per_second};
 }
 
 std::string key_for(std::uint64_t i) {
@@ -313,7 +297,7 @@ int main(int argc, char** argv) {
     }
   }
   fs::create_directories(s.dir);
-  const bool fio_available = have_fio();
+  const bool fio_available = larder::bench::fio_available();
   if (!fio_available) std::printf("fio not found: the fio columns are empty\n");
   for (std::size_t value_bytes : {std::size_t{4096}, std::size_t{65536}}) {
     run_size(s, value_bytes, fio_available);

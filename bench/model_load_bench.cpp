@@ -36,6 +36,7 @@
 #include <larder/io/ring.hpp>
 
 #include "bench_arguments.hpp"
+#include "fio_job.hpp"
 
 namespace {
 
@@ -239,25 +240,17 @@ double measure_pread(const options& o) {
   return static_cast<double>(bytes) / seconds_since(start);
 }
 
+// fio's arguments (without the output format run_fio adds).
 std::string fio_command(const options& o) {
-  return "fio --name=x --filename=" + o.file.string() +
-         " --ioengine=io_uring --direct=1 --rw=read --bs=8M --iodepth=16 --output-format=json";
+  return "--name=x --filename=" + o.file.string() +
+         " --ioengine=io_uring --direct=1 --rw=read --bs=8M --iodepth=16";
 }
 
 std::optional<double> measure_fio(const options& o) {
   drop_page_cache(o.file);
-  std::FILE* pipe = ::popen((fio_command(o) + " 2>/dev/null").c_str(), "r");
-  if (pipe == nullptr) return std::nullopt;
-  std::string json;
-  char chunk[4096];
-  while (std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe))
-    json.append(chunk, n);
-  if (::pclose(pipe) != 0) return std::nullopt;
-  const auto read = json.find("\"read\"");
-  if (read == std::string::npos) return std::nullopt;
-  const auto at = json.find("\"bw_bytes\"", read);
-  if (at == std::string::npos) return std::nullopt;
-  return std::strtod(json.c_str() + json.find(':', at) + 1, nullptr);
+  const auto figures = larder::bench::run_fio(fio_command(o), "read");
+  if (!figures) return std::nullopt;
+  return figures->bytes_per_second;
 }
 
 // ns per tensor() of a tensor the memory tier holds.
@@ -295,7 +288,7 @@ int main(int argc, char** argv) {
     prepare_file(o);
     const bool fio = o.fio && std::system("command -v fio >/dev/null 2>&1") == 0;
     if (o.fio && !fio) std::printf("fio not on PATH: no fio row\n");
-    if (fio) std::printf("fio runs as: %s\n", fio_command(o).c_str());
+    if (fio) std::printf("fio runs as: fio %s\n", fio_command(o).c_str());
     std::vector<double> ring_runs, mmap_runs, pread_runs, fio_runs;
     for (unsigned r = 0; r < o.repeat; ++r) {
       ring_runs.push_back(measure_model_cache(o, false));

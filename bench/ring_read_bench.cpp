@@ -36,6 +36,8 @@
 #include <larder/io/file.hpp>
 #include <larder/io/ring.hpp>
 
+#include "fio_job.hpp"
+
 namespace {
 
 namespace asio = larder::asio;
@@ -213,43 +215,18 @@ figures measure_pread(const larder::io::file& f, const options& o, std::size_t b
   return {reads / elapsed, reads * static_cast<double>(block) / elapsed, 0};
 }
 
-// The number after `"key" :` in fio's JSON, searching from `from`.
-std::optional<double> json_number(const std::string& json, std::string_view key, std::size_t from) {
-  const std::string quoted = "\"" + std::string(key) + "\"";
-  const auto at = json.find(quoted, from);
-  if (at == std::string::npos) return std::nullopt;
-  const auto colon = json.find(':', at + quoted.size());
-  if (colon == std::string::npos) return std::nullopt;
-  return std::strtod(json.c_str() + colon + 1, nullptr);
-}
-
+// fio's arguments (without the output format run_fio adds).
 std::string fio_command(const options& o, std::size_t block, unsigned depth) {
-  return "fio --name=x --filename=" + o.file.string() +
+  return "--name=x --filename=" + o.file.string() +
          " --ioengine=io_uring --direct=1 --rw=randread --bs=" + std::to_string(block) +
          " --iodepth=" + std::to_string(depth) + " --size=" + std::to_string(o.size) +
-         " --runtime=" + std::to_string(static_cast<int>(o.seconds + 0.5)) +
-         " --time_based --output-format=json";
+         " --runtime=" + std::to_string(static_cast<int>(o.seconds + 0.5)) + " --time_based";
 }
 
 std::optional<figures> measure_fio(const options& o, std::size_t block, unsigned depth) {
-  const std::string command = fio_command(o, block, depth);
-  std::FILE* pipe = ::popen((command + " 2>/dev/null").c_str(), "r");
-  if (pipe == nullptr) return std::nullopt;
-  std::string json;
-  char chunk[4096];
-  while (std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe))
-    json.append(chunk, n);
-  if (::pclose(pipe) != 0) return std::nullopt;
-  const auto read = json.find("\"read\"");
-  if (read == std::string::npos) return std::nullopt;
-  const auto iops = json_number(json, "iops", read);
-  const auto bw = json_number(json, "bw_bytes", read);
-  if (!iops || !bw) return std::nullopt;
-  return figures{*iops, *bw, 0};
-}
-
-bool fio_available() {
-  return std::system("command -v fio >/dev/null 2>&1") == 0;
+  const auto run = larder::bench::run_fio(fio_command(o, block, depth), "read");
+  if (!run) return std::nullopt;
+  return figures{run->iops, run->bytes_per_second, 0};
 }
 
 std::string ratio(double a, double b) {
@@ -275,10 +252,10 @@ int main(int argc, char** argv) {
     std::printf("%s: %llu MiB, %s, %.1f s per run\n", o.file.c_str(),
                 static_cast<unsigned long long>(o.size >> 20),
                 f.is_direct() ? "O_DIRECT" : "buffered (O_DIRECT refused)", o.seconds);
-    const bool fio = o.fio && fio_available();
+    const bool fio = o.fio && larder::bench::fio_available();
     if (o.fio && !fio) std::printf("fio not on PATH: no fio column\n");
     if (fio) {
-      std::printf("fio runs as (bs and iodepth of each row): %s\n",
+      std::printf("fio runs as (bs and iodepth of each row): fio %s\n",
                   fio_command(o, o.blocks.front(), o.depths.back()).c_str());
     }
 

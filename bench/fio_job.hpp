@@ -1,0 +1,54 @@
+// fio_job: runs fio, the baseline the disk benchmarks compare against, and reads its figures
+// from fio's JSON output. Header-only: each benchmark is a program of its own.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace larder::bench {
+
+struct fio_figures {
+  double iops = 0;
+  double bytes_per_second = 0;
+};
+
+inline bool fio_available() {
+  return std::system("command -v fio >/dev/null 2>&1") == 0;
+}
+
+// The number after `"key"` and its colon in fio's JSON, searching from `from`.
+inline std::optional<double> fio_json_number(const std::string& json, std::string_view key,
+                                             std::size_t from) {
+  const std::string quoted = "\"" + std::string(key) + "\"";
+  const auto at = json.find(quoted, from);
+  if (at == std::string::npos) return std::nullopt;
+  const auto colon = json.find(':', at + quoted.size());
+  if (colon == std::string::npos) return std::nullopt;
+  return std::strtod(json.c_str() + colon + 1, nullptr);
+}
+
+// Runs `fio <arguments> --output-format=json` and returns iops and bandwidth of the first
+// `direction` ("read" or "write") block of its job; nullopt when fio fails or reports no such
+// block.
+inline std::optional<fio_figures> run_fio(const std::string& arguments,
+                                          std::string_view direction) {
+  const std::string command = "fio " + arguments + " --output-format=json 2>/dev/null";
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return std::nullopt;
+  std::string json;
+  char chunk[4096];
+  while (std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe))
+    json.append(chunk, n);
+  if (::pclose(pipe) != 0) return std::nullopt;
+  const auto section = json.find("\"" + std::string(direction) + "\"");
+  if (section == std::string::npos) return std::nullopt;
+  const auto iops = fio_json_number(json, "iops", section);
+  const auto bw = fio_json_number(json, "bw_bytes", section);
+  if (!iops || !bw) return std::nullopt;
+  return fio_figures{*iops, *bw};
+}
+
+}  // namespace larder::bench
