@@ -15,6 +15,8 @@
 //    business);
 //  - closing or destroying the connection fails the requests in flight with
 //    errc::operation_canceled (asio::error::operation_aborted's condition).
+// Cancelling the awaiting coroutine does not cut a request short: it ends by its reply or its
+// deadline.
 // A reply the server sends as an error (WRONGTYPE, say) throws redis_error and leaves the
 // connection usable.
 //
@@ -22,9 +24,10 @@
 // state alive, so destroying the handle with requests in flight is safe; they complete with an
 // error.
 //
-// Thread safety: get, set, del and command may be called from any thread at once (all work runs
-// on one strand of the executor). close() too. Destroying the handle must not race with a call
-// that has not yet returned its awaitable.
+// Thread safety: get, set, del, command and close may be called from any thread at once (all
+// work runs on one strand of the executor). The awaitables are lazy: a request reads the handle,
+// its key and its value when first awaited, so those must stay valid until then, and destroying
+// the handle must not race with a request that has not started yet.
 #pragma once
 
 #include <chrono>
