@@ -14,6 +14,8 @@ packages=(
   fio                  # the baseline the disk benchmarks compare against
   gnuplot-nox          # larder replay --plot
   prometheus           # promtool: checks the /metrics exposition in tests
+  libhiredis-dev       # the Redis remote tier: hiredis's reply parser and async context
+  redis-server         # the real server the remote-tier tests start on loopback
   clang libclang-rt-14-dev  # the fuzz preset: clang 14 and its libFuzzer/sanitizer runtimes
 )
 

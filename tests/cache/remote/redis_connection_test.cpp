@@ -1,0 +1,387 @@
+// redis_connection against a real redis-server, one per test, on a free loopback port: binary
+// round trips, expiry, pipelining from two threads, a server killed or paused under requests,
+// refused connections and passwords.
+#include "larder/cache/remote/redis_connection.hpp"
+
+#include <arpa/inet.h>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <netinet/in.h>
+#include <optional>
+#include <signal.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <system_error>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <larder/runtime/runtime.hpp>
+
+#include "scratch_directory.hpp"
+#include "waiting.hpp"
+
+namespace larder {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A port nobody listens on right now: the kernel picks it for a socket we then close.
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// True when a server on `port` answers an inline PING within 100 ms (with PONG, or NOAUTH when
+// it wants a password: either way it is up and awake).
+bool answers_ping(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const timeval limit{.tv_sec = 0, .tv_usec = 100'000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool up = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::write(fd, "PING\r\n", 6) == 6) {
+    char reply[64] = {};
+    up = ::read(fd, reply, sizeof reply - 1) > 0 &&
+         (std::strncmp(reply, "+PONG", 5) == 0 || std::strncmp(reply, "-NOAUTH", 7) == 0);
+  }
+  ::close(fd);
+  return up;
+}
+
+// A redis-server child process in a scratch directory, stopped with SIGTERM (SIGKILL if it does
+// not go) when the object goes away.
+class redis_server {
+ public:
+  explicit redis_server(std::vector<std::string> extra_args = {}) : port_(free_port()) {
+    std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind",
+                                  "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize",
+                                  "no", "--dir", directory_.path().string(),
+                                  // DEBUG SLEEP pauses the server; Redis 7 refuses DEBUG unless
+                                  // allowed.
+                                  "--enable-debug-command", "yes"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    std::vector<char*> argv;
+    for (std::string& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      // Quiet: its banner would bury the test output.
+      std::freopen("/dev/null", "w", stdout);
+      ::execvp("redis-server", argv.data());
+      ::_exit(127);
+    }
+    if (!testing::eventually([&] { return answers_ping(port_); })) {
+      ADD_FAILURE() << "redis-server did not come up on port " << port_;
+    }
+  }
+  redis_server(const redis_server&) = delete;
+  redis_server& operator=(const redis_server&) = delete;
+  ~redis_server() { stop(SIGTERM); }
+
+  std::uint16_t port() const { return port_; }
+
+  void stop(int signal) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, signal);
+    int status = 0;
+    const bool gone = testing::eventually([&] { return ::waitpid(pid_, &status, WNOHANG) != 0; });
+    if (!gone) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+    }
+    pid_ = -1;
+  }
+
+ private:
+  testing::scratch_directory directory_;
+  std::uint16_t port_;
+  pid_t pid_ = -1;
+};
+
+std::span<const std::byte> bytes_of(const std::string& s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+std::string text_of(const blob& b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+class RedisConnection : public ::testing::Test {
+ protected:
+  redis_endpoint endpoint(std::chrono::milliseconds request_timeout = 5s) const {
+    redis_endpoint e;
+    e.port = server_->port();
+    e.request_timeout = request_timeout;
+    return e;
+  }
+
+  std::unique_ptr<redis_connection> connect(redis_endpoint e) {
+    return rt_.run(redis_connection::connect(rt_.executor(), std::move(e)));
+  }
+
+  // Sends DEBUG SLEEP on a connection of its own, so the server stops answering everyone for
+  // `seconds`; returns once the command has reached the server.
+  std::unique_ptr<redis_connection> pause_server(const std::string& seconds) {
+    auto sleeper = connect(endpoint(20s));
+    rt_.spawn([&c = *sleeper, seconds]() -> asio::awaitable<void> {
+      try {
+        std::vector<std::string> args{"DEBUG", "SLEEP", seconds};
+        co_await c.command(std::move(args));
+      } catch (const std::exception&) {
+        // The server may be killed while it sleeps; this connection's fate is not under test.
+      }
+    });
+    // The server is asleep once it stops answering a PING.
+    EXPECT_TRUE(testing::eventually([&] { return !answers_ping(server_->port()); }));
+    return sleeper;
+  }
+
+  std::unique_ptr<redis_server> server_ = std::make_unique<redis_server>();
+  runtime rt_{runtime_options{.threads = 2}};
+};
+
+TEST_F(RedisConnection, RoundTripsBinaryValues) {
+  auto c = connect(endpoint());
+  const std::string zeros("\0a\0b\0\0\r\n", 9);
+  std::string large(1 << 20, '\0');
+  for (std::size_t i = 0; i < large.size(); ++i)
+    large[i] = static_cast<char>(i * 131 % 251);
+
+  rt_.run(c->set("zeros", bytes_of(zeros)));
+  rt_.run(c->set(std::string("key\0with\0nul", 12), bytes_of(large)));
+
+  const std::optional<blob> small = rt_.run(c->get("zeros"));
+  ASSERT_TRUE(small.has_value());
+  EXPECT_EQ(text_of(*small), zeros);
+  const std::optional<blob> big = rt_.run(c->get(std::string("key\0with\0nul", 12)));
+  ASSERT_TRUE(big.has_value());
+  EXPECT_EQ(text_of(*big), large);
+}
+
+TEST_F(RedisConnection, MissingKeyIsNullopt) {
+  auto c = connect(endpoint());
+  EXPECT_FALSE(rt_.run(c->get("absent")).has_value());
+}
+
+TEST_F(RedisConnection, DelReportsWhetherTheKeyExisted) {
+  auto c = connect(endpoint());
+  rt_.run(c->set("k", bytes_of("v")));
+  EXPECT_TRUE(rt_.run(c->del("k")));
+  EXPECT_FALSE(rt_.run(c->get("k")).has_value());
+  EXPECT_FALSE(rt_.run(c->del("k")));
+}
+
+TEST_F(RedisConnection, ValueWithTtlExpires) {
+  auto c = connect(endpoint());
+  rt_.run(c->set("short", bytes_of("lived"), 50ms));
+  rt_.run(c->set("long", bytes_of("lived")));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(rt_.run(c->get("short")).has_value());
+  EXPECT_TRUE(rt_.run(c->get("long")).has_value());
+}
+
+TEST_F(RedisConnection, ErrorReplyLeavesTheConnectionUsable) {
+  auto c = connect(endpoint());
+  rt_.run(c->command({"LPUSH", "list", "x"}));
+  EXPECT_THROW(rt_.run(c->get("list")), redis_error);
+  const redis_reply pong = rt_.run(c->command({"PING"}));
+  EXPECT_EQ(pong.type, redis_reply::kind::status);
+  EXPECT_EQ(pong.text, "PONG");
+}
+
+TEST_F(RedisConnection, PipelinedGetsFromTwoThreadsAllGetTheirOwnValue) {
+  auto c = connect(endpoint());
+  constexpr int keys = 100;
+  for (int k = 0; k < keys; ++k) {
+    rt_.run(c->set("key" + std::to_string(k), bytes_of("value" + std::to_string(k))));
+  }
+  constexpr int per_thread = 500;
+  std::atomic<int> correct{0};
+  std::atomic<int> wrong{0};
+  auto issue = [&](int first) {
+    for (int i = first; i < first + per_thread; ++i) {
+      rt_.spawn([&, i]() -> asio::awaitable<void> {
+        const int k = i % keys;
+        try {
+          const std::optional<blob> v = co_await c->get("key" + std::to_string(k));
+          (v && text_of(*v) == "value" + std::to_string(k) ? correct : wrong)++;
+        } catch (const std::exception&) {
+          wrong++;
+        }
+      });
+    }
+  };
+  std::thread a(issue, 0);
+  std::thread b(issue, per_thread);
+  a.join();
+  b.join();
+  ASSERT_TRUE(testing::eventually([&] { return correct + wrong == 2 * per_thread; }));
+  EXPECT_EQ(correct, 2 * per_thread);
+  EXPECT_EQ(wrong, 0);
+}
+
+// Requests outstanding when the server dies fail with an error naming the server; none hangs,
+// and the connection refuses later requests at once.
+TEST_F(RedisConnection, ServerKilledFailsPendingAndLaterRequests) {
+  auto c = connect(endpoint(20s));
+  rt_.run(c->set("k", bytes_of("v")));
+  auto sleeper = pause_server("5");
+
+  constexpr int requests = 200;
+  std::atomic<int> failed{0};
+  std::atomic<int> other{0};
+  const std::string name = "127.0.0.1:" + std::to_string(server_->port());
+  for (int i = 0; i < requests; ++i) {
+    rt_.spawn([&]() -> asio::awaitable<void> {
+      try {
+        co_await c->get("k");
+        other++;
+      } catch (const std::system_error& e) {
+        (std::string(e.what()).find(name) != std::string::npos ? failed : other)++;
+      }
+    });
+  }
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(failed + other, 0) << "the server is asleep; nothing can have been answered";
+  server_->stop(SIGKILL);
+
+  ASSERT_TRUE(testing::eventually([&] { return failed + other == requests; }, 10s));
+  EXPECT_EQ(failed, requests);
+  try {
+    rt_.run(c->get("k"));
+    ADD_FAILURE() << "a broken connection answered";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::errc::connection_reset);
+    EXPECT_NE(std::string(e.what()).find("broken"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(RedisConnection, RequestTimesOutWhileTheServerSleeps) {
+  auto c = connect(endpoint(100ms));
+  auto sleeper = pause_server("1");
+  try {
+    rt_.run(c->get("k"));
+    ADD_FAILURE() << "a get answered while the server slept";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::errc::timed_out) << e.what();
+  }
+  // Broken for good: fails with the reason without waiting for a deadline.
+  try {
+    rt_.run(c->get("k"));
+    ADD_FAILURE() << "a timed-out connection answered";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::errc::timed_out) << e.what();
+  }
+}
+
+TEST_F(RedisConnection, CloseFailsRequestsInFlight) {
+  auto c = connect(endpoint(20s));
+  auto sleeper = pause_server("1");
+  constexpr int requests = 50;
+  std::atomic<int> aborted{0};
+  std::atomic<int> other{0};
+  for (int i = 0; i < requests; ++i) {
+    rt_.spawn([&]() -> asio::awaitable<void> {
+      try {
+        co_await c->get("k");
+        other++;
+      } catch (const std::system_error& e) {
+        (e.code() == std::errc::operation_canceled ? aborted : other)++;
+      }
+    });
+  }
+  std::this_thread::sleep_for(50ms);
+  c->close();
+  ASSERT_TRUE(testing::eventually([&] { return aborted + other == requests; }, 10s));
+  EXPECT_EQ(aborted, requests);
+}
+
+TEST_F(RedisConnection, DestroyingWithRequestsInFlightFailsThem) {
+  auto c = connect(endpoint(20s));
+  auto sleeper = pause_server("1");
+  constexpr int requests = 50;
+  std::atomic<int> failed{0};
+  redis_connection* raw = c.get();
+  for (int i = 0; i < requests; ++i) {
+    rt_.spawn([&, get = raw->get("k")]() mutable -> asio::awaitable<void> {
+      try {
+        co_await std::move(get);
+      } catch (const std::system_error&) {
+        failed++;
+      }
+    });
+  }
+  std::this_thread::sleep_for(50ms);
+  c.reset();
+  ASSERT_TRUE(testing::eventually([&] { return failed == requests; }, 10s));
+}
+
+TEST_F(RedisConnection, ConnectToAClosedPortNamesIt) {
+  redis_endpoint e = endpoint();
+  e.port = free_port();
+  try {
+    connect(e);
+    ADD_FAILURE() << "connected to a closed port";
+  } catch (const std::system_error& err) {
+    EXPECT_EQ(err.code(), std::errc::connection_refused);
+    EXPECT_NE(std::string(err.what()).find("127.0.0.1:" + std::to_string(e.port)),
+              std::string::npos)
+        << err.what();
+  }
+}
+
+class RedisConnectionWithPassword : public RedisConnection {
+ protected:
+  RedisConnectionWithPassword() {
+    server_ = std::make_unique<redis_server>(std::vector<std::string>{"--requirepass", "secret"});
+  }
+};
+
+TEST_F(RedisConnectionWithPassword, RightPasswordWorks) {
+  redis_endpoint e = endpoint();
+  e.password = "secret";
+  auto c = connect(e);
+  rt_.run(c->set("k", bytes_of("v")));
+  EXPECT_EQ(text_of(*rt_.run(c->get("k"))), "v");
+}
+
+TEST_F(RedisConnectionWithPassword, WrongPasswordIsAnAuthenticationErrorWithoutThePassword) {
+  redis_endpoint e = endpoint();
+  e.password = "hunter2-wrong";
+  try {
+    connect(e);
+    ADD_FAILURE() << "a wrong password was accepted";
+  } catch (const std::system_error& err) {
+    const std::string message = err.what();
+    EXPECT_EQ(err.code(), std::errc::permission_denied);
+    EXPECT_NE(message.find("authentication failed"), std::string::npos) << message;
+    EXPECT_NE(message.find("127.0.0.1:" + std::to_string(e.port)), std::string::npos) << message;
+    EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+  }
+}
+
+TEST_F(RedisConnectionWithPassword, MissingPasswordFailsTheConnect) {
+  EXPECT_THROW(connect(endpoint()), std::system_error);
+}
+
+}  // namespace
+}  // namespace larder
