@@ -135,6 +135,50 @@ std::size_t samples_not_on_disk(cache_manager& cache, const dataset_source& sour
   return missing;
 }
 
+// How a warm run ended, and the words its summary uses for what was warmed.
+struct warm_outcome {
+  const char* items;   // "samples", "tensors"
+  const char* source;  // "the source", "the file"
+  std::size_t total = 0;
+  warm_report report;
+  double seconds = 0;
+  bool degraded = false;
+  std::size_t not_on_disk = 0;  // stored, then evicted: more than disk.size holds
+  std::string too_large;        // what does not fit, for that message: "the dataset (1.0 MB)"
+  std::string note;             // after the summary line, e.g. which items need no caching
+};
+
+// Prints the summary on stdout and each problem on stderr; returns the exit code.
+int report_outcome(const warm_outcome& o, const cache_config& config) {
+  const warm_report& r = o.report;
+  std::cout << fmt::format(
+      "warmed {} {}: {} read from {}, {:.1f} MB in {:.2f} s ({:.1f} MB/s); already cached {}; "
+      "could not be read {}{}\n",
+      o.total, o.items, r.stored, o.source, r.stored_bytes / 1e6, o.seconds,
+      o.seconds > 0 ? r.stored_bytes / 1e6 / o.seconds : 0.0, r.already_cached, r.failed, o.note);
+  int status_code = exit_ok;
+  if (o.degraded) {
+    std::cerr << fmt::format(
+        "larder warm: the disk tier failed and degraded to memory only (see the log): the {} are "
+        "not cached on disk\n",
+        o.items);
+    status_code = exit_failure;
+  }
+  if (o.not_on_disk > 0) {
+    std::cerr << fmt::format(
+        "larder warm: {} {} are not in the disk tier: {} does not fit disk.size ({:.1f} MB)\n",
+        o.not_on_disk, o.items, o.too_large, config.disk.size_bytes / 1e6);
+    status_code = exit_failure;
+  }
+  if (r.failed > 0) {
+    std::cerr << fmt::format(
+        "larder warm: {} {} could not be read (listed above); the others are cached\n", r.failed,
+        o.items);
+    status_code = exit_failure;
+  }
+  return status_code;
+}
+
 // Opens the cache a training loop opens on the configuration's cache: block into `cache`;
 // returns exit_ok, or the exit code after saying why (a directory in use, unusable settings).
 int open_configured_cache(runtime& rt, const cache_config& config,
@@ -216,33 +260,17 @@ int run_warm_model(const cache_config& config, const fs::path& path, std::size_t
     std::cerr << "larder warm: " << e.what() << "\n";
     return exit_failure;
   }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << fmt::format(
-      "warmed {} tensors: {} read from the file, {:.1f} MB in {:.2f} s ({:.1f} MB/s); already "
-      "cached {}; could not be read {} (tensors without elements need no caching)\n",
-      tensors, report.stored, report.stored_bytes / 1e6, seconds,
-      seconds > 0 ? report.stored_bytes / 1e6 / seconds : 0.0, report.already_cached,
-      report.failed);
-  int status_code = exit_ok;
-  if (degraded) {
-    std::cerr << "larder warm: the disk tier failed and degraded to memory only (see the log): "
-                 "the tensors are not cached on disk\n";
-    status_code = exit_failure;
-  }
-  if (not_on_disk > 0) {
-    std::cerr << fmt::format(
-        "larder warm: {} tensors are not in the disk tier: the model does not fit disk.size "
-        "({:.1f} MB)\n",
-        not_on_disk, config.disk.size_bytes / 1e6);
-    status_code = exit_failure;
-  }
-  if (report.failed > 0) {
-    std::cerr << fmt::format("larder warm: {} tensors could not be read (listed above)\n",
-                             report.failed);
-    status_code = exit_failure;
-  }
-  return status_code;
+  return report_outcome(
+      {.items = "tensors",
+       .source = "the file",
+       .total = tensors,
+       .report = report,
+       .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+       .degraded = degraded,
+       .not_on_disk = not_on_disk,
+       .too_large = "the model",
+       .note = " (tensors without elements need no caching)"},
+      config);
 }
 
 }  // namespace
@@ -332,35 +360,17 @@ int run_warm(const warm_options& options) {
     std::cerr << "larder warm: " << e.what() << "\n";
     return exit_failure;
   }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << fmt::format(
-      "warmed {} samples: {} read from the source, {:.1f} MB in {:.2f} s ({:.1f} MB/s); already "
-      "cached {}; could not be read {}\n",
-      source.size, report.stored, report.stored_bytes / 1e6, seconds,
-      seconds > 0 ? report.stored_bytes / 1e6 / seconds : 0.0, report.already_cached,
-      report.failed);
-
-  int status_code = exit_ok;
-  if (degraded) {
-    std::cerr << "larder warm: the disk tier failed and degraded to memory only (see the log): "
-                 "the samples are not cached on disk\n";
-    status_code = exit_failure;
-  }
-  if (not_on_disk > 0) {
-    std::cerr << fmt::format(
-        "larder warm: {} samples are not in the disk tier: the dataset ({:.1f} MB) does not fit "
-        "disk.size ({:.1f} MB)\n",
-        not_on_disk, source.total_bytes_hint / 1e6, config.disk.size_bytes / 1e6);
-    status_code = exit_failure;
-  }
-  if (report.failed > 0) {
-    std::cerr << fmt::format(
-        "larder warm: {} samples could not be read (listed above); the others are cached\n",
-        report.failed);
-    status_code = exit_failure;
-  }
-  return status_code;
+  return report_outcome(
+      {.items = "samples",
+       .source = "the source",
+       .total = source.size,
+       .report = report,
+       .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+       .degraded = degraded,
+       .not_on_disk = not_on_disk,
+       .too_large = fmt::format("the dataset ({:.1f} MB)", source.total_bytes_hint / 1e6),
+       .note = ""},
+      config);
 }
 
 void add_warm_command(CLI::App& app, int& exit_status) {
