@@ -34,6 +34,25 @@ std::string_view to_string(cleanup_policy p) noexcept {
   return "unknown";
 }
 
+std::string_view to_string(remote_use u) noexcept {
+  switch (u) {
+    case remote_use::read_write:
+      return "read_write";
+    case remote_use::read_only:
+      return "read_only";
+    case remote_use::off:
+      return "off";
+  }
+  return "unknown";
+}
+
+std::optional<remote_use> parse_remote_use(std::string_view name) noexcept {
+  for (const remote_use u : {remote_use::read_write, remote_use::read_only, remote_use::off}) {
+    if (equals_ignoring_case(name, to_string(u))) return u;
+  }
+  return std::nullopt;
+}
+
 std::optional<memory_policy> parse_memory_policy(std::string_view name) noexcept {
   for (const memory_policy p : all_memory_policies) {
     if (equals_ignoring_case(name, to_string(p))) return p;

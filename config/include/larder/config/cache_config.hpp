@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace larder {
 
@@ -97,6 +98,54 @@ struct metrics_config {
   bool operator==(const metrics_config&) const = default;
 };
 
+// How a cache uses the shared remote tier (a profile's `remote:`, `cache.remote.mode`).
+// read_write: a local miss asks the remote tier, and what the cache loads or is given is
+// published to it; read_only: it asks but never publishes (a consumer of what others prepared);
+// off: it never asks.
+enum class remote_use { read_write, read_only, off };
+
+std::string_view to_string(remote_use u) noexcept;
+std::optional<remote_use> parse_remote_use(std::string_view name) noexcept;
+
+// What the remote tier does with a value whose encoding is over max_value_size: store it in
+// chunks of chunk_size (chunk), or leave it out of the remote tier (skip).
+enum class large_value_policy { chunk, skip };
+
+// The shared remote tier on Redis (issue 9, `cache.remote`): a Redis Cluster, or one standalone
+// server, after the disk tier: memory -> disk -> remote -> loader.
+struct remote_config {
+  bool enabled = false;
+  // "host:port" of seed nodes: any reachable node of a cluster, or the standalone server. A host
+  // is an IP literal or a name.
+  std::vector<std::string> nodes{"127.0.0.1:6379"};
+  // ACL user and password (AUTH); empty: none. Never logged. CACHE_REMOTE_PASSWORD overrides
+  // the password, so it need not be written in a file.
+  std::string user;
+  std::string password;
+  // First part of every Redis key larder writes: "<key_prefix>:<cache>:{<key hash>}". Letters,
+  // digits and . _ - only, so it can never open a hash tag.
+  std::string key_prefix = "larder";
+  // How a cache opened alone (cache_manager::open) uses the tier; cache_set's profiles say so
+  // with their own `remote:`.
+  remote_use mode = remote_use::read_write;
+  // 100 ms: a Redis GET on a LAN answers in well under a millisecond, and a 1 MiB chunk list
+  // streams at 10 Gb/s in about a millisecond per chunk; a request still waiting after 100 ms
+  // is on a server in trouble, and a local miss should then go to the loader rather than wait.
+  std::chrono::milliseconds request_timeout{100};
+  std::chrono::milliseconds connect_timeout{1000};
+  std::uint32_t connections_per_node = 2;
+  std::uint64_t max_value_size = 64ull * 1024 * 1024;
+  large_value_policy large_values = large_value_policy::chunk;
+  // 1 MiB: large enough that per-request overhead is small, small enough that one value does not
+  // hold a Redis server (single-threaded) for long.
+  std::uint64_t chunk_size = 1024ull * 1024;
+  // Consecutive failures that open the circuit breaker, and how long it stays open.
+  std::uint32_t breaker_failures = 5;
+  std::chrono::milliseconds breaker_open_for{5000};
+
+  bool operator==(const remote_config&) const = default;
+};
+
 struct model_cache_profile {
   std::uint64_t size_bytes = 1024ull * 1000 * 1000;
   std::string format = "safetensors";
@@ -105,6 +154,9 @@ struct model_cache_profile {
   // The order in which its memory tier evicts (`eviction:`). The defaults of the three profiles
   // come from the miss ratios in bench/RESULTS.md; the README says why each.
   memory_policy eviction = memory_policy::s3fifo;
+
+  // Whether and how it uses the remote tier (`remote:`), when cache.remote is enabled.
+  remote_use remote = remote_use::read_write;
 
   bool operator==(const model_cache_profile&) const = default;
 };
@@ -116,6 +168,9 @@ struct training_cache_profile {
   cleanup_policy policy = cleanup_policy::fifo;
   memory_policy eviction = memory_policy::sieve;
 
+  // Whether and how it uses the remote tier (`remote:`), when cache.remote is enabled.
+  remote_use remote = remote_use::read_write;
+
   bool operator==(const training_cache_profile&) const = default;
 };
 
@@ -125,6 +180,9 @@ struct system_cache_profile {
   std::chrono::seconds max_age{86400};
   cleanup_policy policy = cleanup_policy::time;
   memory_policy eviction = memory_policy::s3fifo;
+
+  // Whether and how it uses the remote tier (`remote:`), when cache.remote is enabled.
+  remote_use remote = remote_use::off;
 
   bool operator==(const system_cache_profile&) const = default;
 };
@@ -144,6 +202,7 @@ struct cache_config {
   double eviction_threshold = 0.9;
   resources_config resources;
   metrics_config metrics;
+  remote_config remote;
   model_cache_profile model_cache;
   training_cache_profile training_cache;
   system_cache_profile system_cache;
