@@ -2,6 +2,7 @@
 
 #include <system_error>
 
+#include "larder/cache/remote/remote_tier.hpp"
 #include "larder/io/ring.hpp"
 #include "larder/runtime/log.hpp"
 #include "larder/scheduler/scheduler.hpp"
@@ -145,16 +146,13 @@ asio::awaitable<cleanup_report> cache_manager::cleanup(const cleanup_settings& s
   co_return report;
 }
 
-asio::awaitable<std::unique_ptr<cache_manager>> cache_manager::open(executor_type executor,
-                                                                    const cache_config& config,
-                                                                    tiering_options tiering) {
-  std::unique_ptr<cache_manager> cache(
-      new cache_manager(executor, memory_tier_options::from_config(config), tiering.mode));
+asio::awaitable<void> cache_manager::open_disk(const cache_config& config,
+                                               const tiering_options& tiering) {
   io::file_io* file_io = tiering.file_io;
   if (file_io == nullptr) {
-    cache->ring_ = std::make_unique<io::ring>(executor);
-    cache->ring_io_ = std::make_unique<io::ring_file_io>(*cache->ring_);
-    file_io = cache->ring_io_.get();
+    ring_ = std::make_unique<io::ring>(executor_);
+    ring_io_ = std::make_unique<io::ring_file_io>(*ring_);
+    file_io = ring_io_.get();
   }
   disk_tier_options disk;
   disk.path = config.disk.path;
@@ -162,19 +160,32 @@ asio::awaitable<std::unique_ptr<cache_manager>> cache_manager::open(executor_typ
   disk.region_size = tiering.region_size;
   disk.compression = config.memory.compression;
   disk.reinsertion = config.disk.reinsertion;
-  cache->disk_ = co_await disk_tier::open(executor, *file_io, disk);
-  const auto s = cache->disk_->stats();
+  disk_ = co_await disk_tier::open(executor_, *file_io, disk);
+  const auto s = disk_->stats();
   log().info("cache: disk tier {} ({} MB, {}), {} entries in {} region(s){}",
              config.disk.path.string(), config.disk.size_bytes / 1000000,
              tiering.mode == write_mode::write_through ? "write-through" : "write-on-evict",
              s.entries, s.regions, s.recovered_by_scan ? ", recovered by scanning" : "");
+}
+
+asio::awaitable<std::unique_ptr<cache_manager>> cache_manager::open(executor_type executor,
+                                                                    const cache_config& config,
+                                                                    tiering_options tiering) {
+  std::unique_ptr<cache_manager> cache(
+      new cache_manager(executor, memory_tier_options::from_config(config), tiering.mode));
+  if (tiering.with_disk) co_await cache->open_disk(config, tiering);
+  const remote_use use = tiering.remote.value_or(config.remote.mode);
+  if (config.remote.enabled && use != remote_use::off) {
+    cache->remote_ = co_await remote_tier::open(
+        executor, remote_tier_options::from_config(config, tiering.cache_name, use));
+  }
   co_return cache;
 }
 
 // Not a coroutine itself: it picks one. A cache without a disk tier gets a coroutine with no
 // suspension point at all, whose frame Asio sets up and tears down the cheapest way.
 asio::awaitable<std::optional<blob>> cache_manager::get(std::string_view key) {
-  return disk_ ? get_from_tiers(key) : get_from_memory(key);
+  return disk_ || remote_ ? get_from_tiers(key) : get_from_memory(key);
 }
 
 asio::awaitable<std::optional<blob>> cache_manager::get_from_memory(std::string_view key) {
@@ -184,20 +195,38 @@ asio::awaitable<std::optional<blob>> cache_manager::get_from_memory(std::string_
 asio::awaitable<std::optional<blob>> cache_manager::get_from_tiers(std::string_view key) {
   // Moved, not copied: a copy would cost a reference-count round trip on every hit.
   if (auto hit = memory_.get(key)) co_return std::move(hit);
-  auto value = co_await read_through_disk(key);
+  auto value = co_await read_through_lower_tiers(key);
   if (value) hits_below_memory_.fetch_add(1, std::memory_order_relaxed);
   co_return value;
 }
 
-asio::awaitable<std::optional<blob>> cache_manager::read_through_disk(std::string_view key) {
-  co_return co_await disk_reads_.run(key, [this, key] { return read_disk_and_promote(key); });
+asio::awaitable<std::optional<blob>> cache_manager::read_through_lower_tiers(std::string_view key) {
+  co_return co_await disk_reads_.run(key,
+                                     [this, key] { return read_lower_tiers_and_promote(key); });
 }
 
-asio::awaitable<std::optional<blob>> cache_manager::read_disk_and_promote(std::string_view key) {
-  auto value = co_await disk_->get(key);
-  // Promote, unless a put of the key landed while the disk read ran: that one is newer.
-  if (value) memory_.put(key, *value, {.keep_existing = true});
-  co_return value;
+asio::awaitable<std::optional<blob>> cache_manager::read_lower_tiers_and_promote(
+    std::string_view key) {
+  if (disk_) {
+    auto value = co_await disk_->get(key);
+    // Promote, unless a put of the key landed while the disk read ran: that one is newer.
+    if (value) memory_.put(key, *value, {.keep_existing = true});
+    if (value || !remote_) co_return value;
+  }
+  std::optional<remote_tier::found> found = co_await remote_->get(key);
+  if (!found) co_return std::nullopt;
+  const put_options options{.ttl = found->ttl, .keep_existing = true};
+  // Into memory, and onto the local disk without waiting (a full or failing disk refuses it):
+  // the next epoch reads it locally.
+  if (memory_.put(key, found->value, options) && disk_ && mode_ == write_mode::write_through) {
+    disk_->try_put(key, found->value.bytes(), disk_expiry(options));
+  }
+  co_return std::move(found->value);
+}
+
+void cache_manager::publish_remote(std::string_view key, const blob& value,
+                                   const put_options& options) {
+  if (remote_) remote_->publish(key, value, options.ttl);
 }
 
 asio::awaitable<void> cache_manager::store_on_disk(std::string_view key, const blob& value,
@@ -210,14 +239,20 @@ asio::awaitable<void> cache_manager::store_on_disk(std::string_view key, const b
 asio::awaitable<bool> cache_manager::put(std::string_view key, blob value, put_options options) {
   const bool stored = memory_.put(key, value, options);
   // A value too large for memory may still fit the disk; one kept out by keep_existing may not.
-  if (stored || !options.keep_existing) co_await store_on_disk(key, value, options);
+  if (stored || !options.keep_existing) {
+    co_await store_on_disk(key, value, options);
+    publish_remote(key, value, options);
+  }
   co_return stored;
 }
 
 asio::awaitable<bool> cache_manager::remove(std::string_view key) {
   const bool in_memory = memory_.erase(key);
   const bool on_disk = disk_ && disk_->erase(key);
-  co_return in_memory || on_disk;
+  bool remotely = false;
+  // A read_only cache leaves what others published alone.
+  if (remote_ && remote_->use() == remote_use::read_write) remotely = co_await remote_->erase(key);
+  co_return in_memory || on_disk || remotely;
 }
 
 asio::awaitable<void> cache_manager::clear() {
@@ -233,6 +268,7 @@ asio::awaitable<void> cache_manager::flush() {
 }
 
 asio::awaitable<void> cache_manager::close() {
+  if (remote_) co_await remote_->close();
   if (!disk_) co_return;
   if (const std::error_code error = co_await disk_->close()) {
     throw std::system_error(error, "larder: closing the disk tier failed");
@@ -246,6 +282,7 @@ cache_metrics cache_manager::metrics() const {
   const std::uint64_t below_memory = hits_below_memory_.load(std::memory_order_relaxed);
   out.memory = memory_.stats();
   if (disk_) out.disk = disk_->stats();
+  if (remote_) out.remote = remote_->stats();
   out.lookups = out.memory.hits + out.memory.misses;
   out.hits = out.memory.hits + below_memory;
   out.hit_rate =

@@ -66,24 +66,30 @@ asio::awaitable<std::unique_ptr<cache_set>> cache_set::open(asio::any_io_executo
     return static_cast<std::uint64_t>(static_cast<double>(config.disk.size_bytes) *
                                       (static_cast<double>(size) / sum));
   };
-  auto open_disk_cache = [&](const cache_config& c) {
+  auto open_cache = [&](const cache_config& c, std::string name, remote_use remote,
+                        bool with_disk) {
     return cache_manager::open(executor, c,
                                {.mode = write_mode::write_through,
                                 .region_size = region_size_for(c.disk.size_bytes),
-                                .file_io = file_io});
+                                .file_io = file_io,
+                                .with_disk = with_disk,
+                                .cache_name = std::move(name),
+                                .remote = remote});
   };
 
   cache_config model_config = profile_config(config, model.size_bytes, model.eviction, model.policy,
                                              share(model.size_bytes), "model_cache");
   model_config.memory.compression = model.compression;
-  set->model_ = co_await open_disk_cache(model_config);
-  set->training_ = co_await open_disk_cache(
+  set->model_ = co_await open_cache(model_config, "model_cache", model.remote, true);
+  set->training_ = co_await open_cache(
       profile_config(config, training.size_bytes, training.eviction, training.policy,
-                     share(training.size_bytes), "training_cache"));
+                     share(training.size_bytes), "training_cache"),
+      "training_cache", training.remote, true);
   const cache_config system_config =
       profile_config(config, config.system_cache.size_bytes, config.system_cache.eviction,
                      config.system_cache.policy, 0, "system_cache");
-  set->system_ = std::make_unique<cache_manager>(executor, system_config);
+  set->system_ =
+      co_await open_cache(system_config, "system_cache", config.system_cache.remote, false);
 
   set->members_ = {
       {"model_cache", set->model_.get(),
@@ -212,7 +218,7 @@ std::uint64_t cache_set::clean_temp_dir() {
 
 asio::awaitable<void> cache_set::close() {
   std::exception_ptr first;
-  for (cache_manager* c : {model_.get(), training_.get()}) {
+  for (cache_manager* c : {model_.get(), training_.get(), system_.get()}) {
     try {
       co_await c->close();
     } catch (...) {

@@ -78,12 +78,14 @@ void write_family(exposition_writer& w, std::span<const named_cache_metrics> cac
     samples(c);
 }
 
+// `which` gives a cache's summary, or null when the cache has none.
 void write_latency(exposition_writer& w, std::span<const named_cache_metrics> caches,
                    std::string_view name, std::string_view help,
-                   latency_summary disk_tier_stats::*which) {
+                   const std::function<const latency_summary*(const cache_metrics&)>& which) {
   write_family(w, caches, name, "summary", help, [&](const named_cache_metrics& c) {
-    if (!c.metrics.disk) return;
-    const latency_summary& s = (*c.metrics.disk).*which;
+    const latency_summary* summary = which(c.metrics);
+    if (summary == nullptr) return;
+    const latency_summary& s = *summary;
     const std::string_view cache = c.cache;
     w.sample({{"cache", cache}, {"quantile", "0.5"}}, seconds(s.p50));
     w.sample({{"cache", cache}, {"quantile", "0.99"}}, seconds(s.p99));
@@ -105,6 +107,23 @@ std::string prometheus_text(std::span<const named_cache_metrics> caches) {
       if (c.metrics.disk) w.sample({{"cache", c.cache}, {"tier", "disk"}}, disk(*c.metrics.disk));
     });
   };
+  // The same with the remote tier's figure too.
+  auto per_tier_and_remote = [&](std::string_view name, std::string_view type,
+                                 std::string_view help, auto memory, auto disk, auto remote) {
+    write_family(w, caches, name, type, help, [&](const named_cache_metrics& c) {
+      w.sample({{"cache", c.cache}, {"tier", "memory"}}, memory(c.metrics.memory));
+      if (c.metrics.disk) w.sample({{"cache", c.cache}, {"tier", "disk"}}, disk(*c.metrics.disk));
+      if (c.metrics.remote) {
+        w.sample({{"cache", c.cache}, {"tier", "remote"}}, remote(*c.metrics.remote));
+      }
+    });
+  };
+  auto per_remote = [&](std::string_view name, std::string_view type, std::string_view help,
+                        auto value) {
+    write_family(w, caches, name, type, help, [&](const named_cache_metrics& c) {
+      if (c.metrics.remote) w.sample({{"cache", c.cache}}, value(*c.metrics.remote));
+    });
+  };
   auto per_cache = [&](std::string_view name, std::string_view type, std::string_view help,
                        auto value) {
     write_family(w, caches, name, type, help, [&](const named_cache_metrics& c) {
@@ -119,22 +138,25 @@ std::string prometheus_text(std::span<const named_cache_metrics> caches) {
   };
   using memory = const memory_tier_stats&;
   using disk = const disk_tier_stats&;
+  using remote = const remote_tier_stats&;
   using cache = const cache_metrics&;
 
   per_cache("larder_lookups_total", "counter",
             "Lookups (get, get_or_load, try_get); each looks in the memory tier once.",
             [](cache m) { return m.lookups; });
   per_cache("larder_lookup_hits_total", "counter",
-            "Lookups answered from the memory or the disk tier.", [](cache m) { return m.hits; });
+            "Lookups answered from the memory, disk or remote tier.",
+            [](cache m) { return m.hits; });
   per_cache("larder_hit_ratio", "gauge",
             "Lookups answered from a tier over all lookups since the cache opened (0 before any).",
             [](cache m) { return m.hit_rate; });
-  per_tier(
+  per_tier_and_remote(
       "larder_hits_total", "counter", "Reads a tier answered.", [](memory m) { return m.hits; },
-      [](disk d) { return d.hits; });
-  per_tier(
+      [](disk d) { return d.hits; }, [](remote r) { return r.hits; });
+  per_tier_and_remote(
       "larder_misses_total", "counter", "Reads a tier could not answer.",
-      [](memory m) { return m.misses; }, [](disk d) { return d.misses; });
+      [](memory m) { return m.misses; }, [](disk d) { return d.misses; },
+      [](remote r) { return r.misses; });
   per_tier(
       "larder_insertions_total", "counter", "Entries stored in a tier.",
       [](memory m) { return m.insertions + m.replacements; }, [](disk d) { return d.insertions; });
@@ -180,11 +202,12 @@ std::string prometheus_text(std::span<const named_cache_metrics> caches) {
   per_disk("larder_disk_written_bytes_total", "counter", "Bytes written to the device.",
            [](disk d) { return d.bytes_written; });
   write_latency(w, caches, "larder_disk_read_latency_seconds", "Latency of entry reads.",
-                &disk_tier_stats::read_latency);
+                [](cache m) { return m.disk ? &m.disk->read_latency : nullptr; });
   write_latency(w, caches, "larder_disk_write_latency_seconds", "Latency of region writes.",
-                &disk_tier_stats::write_latency);
+                [](cache m) { return m.disk ? &m.disk->write_latency : nullptr; });
   write_latency(w, caches, "larder_disk_sync_latency_seconds",
-                "Latency of the fdatasync calls of flushes.", &disk_tier_stats::sync_latency);
+                "Latency of the fdatasync calls of flushes.",
+                [](cache m) { return m.disk ? &m.disk->sync_latency : nullptr; });
   per_disk("larder_checksum_failures_total", "counter",
            "Disk entries that failed their checksum: counted as misses and dropped.",
            [](disk d) { return d.checksum_failures; });
@@ -207,11 +230,83 @@ std::string prometheus_text(std::span<const named_cache_metrics> caches) {
            "Entries read while their region was live, copied forward when it was reclaimed.",
            [](disk d) { return d.reinsertions; });
 
+  per_remote("larder_remote_lookups_total", "counter", "Local misses that asked the remote tier.",
+             [](remote r) { return r.lookups; });
+  per_remote("larder_remote_errors_total", "counter",
+             "Remote-tier requests that failed, timeouts included (each answered as a miss).",
+             [](remote r) { return r.errors; });
+  per_remote("larder_remote_timeouts_total", "counter",
+             "Remote-tier requests that passed their deadline.",
+             [](remote r) { return r.timeouts; });
+  per_remote("larder_remote_refused_total", "counter",
+             "Remote-tier requests the open circuit breaker answered without asking.",
+             [](remote r) { return r.refused; });
+  per_remote("larder_remote_breaker_opened_total", "counter",
+             "Times the remote tier's circuit breaker opened.",
+             [](remote r) { return r.breaker_opened; });
+  per_remote("larder_remote_breaker_open", "gauge",
+             "1 while the remote tier's circuit breaker is open or probing.",
+             [](remote r) { return r.breaker_open ? 1 : 0; });
+  per_remote("larder_remote_connected", "gauge",
+             "1 when the remote tier has a client (0 while it keeps reconnecting).",
+             [](remote r) { return r.connected ? 1 : 0; });
+  write_family(w, caches, "larder_remote_rejected_values_total", "counter",
+               "Values under the cache's remote keys that were not returned: failed "
+               "verification (corrupt) or belonged to another key (other_key).",
+               [&](const named_cache_metrics& c) {
+                 if (!c.metrics.remote) return;
+                 const remote_tier_stats& r = *c.metrics.remote;
+                 w.sample({{"cache", c.cache}, {"reason", "corrupt"}}, r.corrupt_values);
+                 w.sample({{"cache", c.cache}, {"reason", "other_key"}}, r.other_key_values);
+               });
+  per_remote("larder_remote_read_bytes_total", "counter",
+             "Bytes of verified values read from the remote tier.",
+             [](remote r) { return r.read_bytes; });
+  per_remote("larder_remote_publishes_total", "counter", "Values published to the remote tier.",
+             [](remote r) { return r.publishes; });
+  per_remote("larder_remote_chunked_publishes_total", "counter",
+             "Published values stored in chunks.", [](remote r) { return r.chunked_publishes; });
+  per_remote("larder_remote_published_bytes_total", "counter",
+             "Bytes published to the remote tier (encoded, chunks included).",
+             [](remote r) { return r.published_bytes; });
+  write_family(w, caches, "larder_remote_unpublished_total", "counter",
+               "Values not published: too large, or dropped (too many in flight, not connected, "
+               "breaker open).",
+               [&](const named_cache_metrics& c) {
+                 if (!c.metrics.remote) return;
+                 const remote_tier_stats& r = *c.metrics.remote;
+                 w.sample({{"cache", c.cache}, {"reason", "too_large"}}, r.skipped_large);
+                 w.sample({{"cache", c.cache}, {"reason", "dropped"}}, r.dropped);
+               });
+  write_latency(w, caches, "larder_remote_get_latency_seconds",
+                "Latency of remote-tier reads that got an answer.",
+                [](cache m) { return m.remote ? &m.remote->get_latency : nullptr; });
+  write_family(w, caches, "larder_remote_redirections_total", "counter",
+               "Redis Cluster redirections followed (MOVED, ASK).",
+               [&](const named_cache_metrics& c) {
+                 if (!c.metrics.remote) return;
+                 const redis_client_stats& r = c.metrics.remote->client;
+                 w.sample({{"cache", c.cache}, {"kind", "moved"}}, r.moved_redirections);
+                 w.sample({{"cache", c.cache}, {"kind", "ask"}}, r.ask_redirections);
+               });
+  per_remote("larder_remote_slot_map_refreshes_total", "counter",
+             "Times the Redis Cluster slot map was read again.",
+             [](remote r) { return r.client.slot_map_refreshes; });
+  per_remote("larder_remote_connects_total", "counter", "Connections opened to Redis nodes.",
+             [](remote r) { return r.client.connects; });
+  per_remote("larder_remote_connect_failures_total", "counter",
+             "Connection attempts to Redis nodes that failed.",
+             [](remote r) { return r.client.connect_failures; });
+  per_remote("larder_remote_nodes", "gauge",
+             "Redis nodes in the slot map (1 for a standalone server).",
+             [](remote r) { return r.client.nodes; });
+
   per_cache("larder_loads_total", "counter", "Loader calls made by get_or_load.",
             [](cache m) { return m.loads; });
   write_family(
       w, caches, "larder_coalesced_requests_total", "counter",
-      "Callers that shared another caller's load or disk read of the same key (single "
+      "Callers that shared another caller's load or read below memory (disk, remote) of the "
+      "same key (single "
       "flight) instead of making their own.",
       [&](const named_cache_metrics& c) {
         w.sample({{"cache", c.cache}, {"kind", "load"}}, c.metrics.coalesced_loads);

@@ -7,9 +7,11 @@
 //   blob b = co_await cache.get_or_load("sample/42", load_sample);  // loads once per key
 //
 // Tiers: memory, then (when opened with cache_manager::open) the persistent disk tier, then the
-// caller's loader. A disk hit is promoted to memory. Writes reach the disk either on every put
-// (write_through: a persistent dataset or model cache) or when memory evicts an entry
-// (write_on_evict: the disk holds what memory cannot).
+// shared remote tier on Redis when cache.remote is enabled (remote/remote_tier.hpp), then the
+// caller's loader. A disk hit is promoted to memory; a remote hit to memory and disk. What the
+// cache loads or is given is published to the remote tier when it uses the tier read_write. Writes
+// reach the disk either on every put (write_through: a persistent dataset or model cache) or when
+// memory evicts an entry (write_on_evict: the disk holds what memory cannot).
 //
 // The hit path. try_get() is a plain function. get() checks memory before anything can suspend:
 // a memory hit completes without going back to the executor and without allocating (the
@@ -36,6 +38,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -54,6 +57,7 @@
 namespace larder {
 
 class scheduler;
+class remote_tier;
 
 enum class write_mode { write_through, write_on_evict };
 
@@ -64,6 +68,12 @@ struct tiering_options {
   // The I/O the disk tier uses; null: an io_uring ring the cache owns. Tests pass a
   // fault-injecting one. Must outlive the cache.
   io::file_io* file_io = nullptr;
+  // false: no disk tier (memory, and the remote tier if configured).
+  bool with_disk = true;
+  // The cache's name in logs and in its remote-tier keys, and how it uses the remote tier when
+  // cache.remote is enabled (nullopt: cache.remote.mode).
+  std::string cache_name = "cache";
+  std::optional<remote_use> remote;
 };
 
 // What one cleanup pass removed, per tier.
@@ -81,9 +91,11 @@ class cache_manager {
   cache_manager(executor_type executor, const cache_config& config);
   cache_manager(executor_type executor, memory_tier_options memory);
 
-  // A cache with a memory tier and a disk tier (disk.path, disk.size, memory.compression), as
-  // `config` says. Throws config or disk::directory_error errors (directory in use, unknown
-  // format). The caller co_awaits close() before destroying it for a fast reopen.
+  // A cache with a memory tier and a disk tier (disk.path, disk.size, memory.compression), and a
+  // remote tier when cache.remote is enabled, as `config` says. Throws config or
+  // disk::directory_error errors (directory in use, unknown format), and std::system_error when
+  // the remote tier refuses the credentials (an unreachable one is not an error: remote_tier.hpp).
+  // The caller co_awaits close() before destroying it for a fast reopen.
   static asio::awaitable<std::unique_ptr<cache_manager>> open(executor_type executor,
                                                               const cache_config& config,
                                                               tiering_options tiering = {});
@@ -154,9 +166,11 @@ class cache_manager {
   void record_stream_batch(std::chrono::nanoseconds waited) noexcept;
   memory_tier& memory() noexcept { return memory_; }
   disk_tier* disk() noexcept { return disk_.get(); }
+  remote_tier* remote() noexcept { return remote_.get(); }
 
  private:
   cache_manager(executor_type executor, memory_tier_options memory, write_mode mode);
+  asio::awaitable<void> open_disk(const cache_config& config, const tiering_options& tiering);
 
   // What a get_or_load flight hands its callers: the value, and whether the loader made it.
   struct loaded_value {
@@ -168,12 +182,15 @@ class cache_manager {
                                                put_options options);
   asio::awaitable<std::optional<blob>> get_from_memory(std::string_view key);
   asio::awaitable<std::optional<blob>> get_from_tiers(std::string_view key);
-  // The disk tier's value for key, promoted to memory; one disk read for concurrent callers.
-  asio::awaitable<std::optional<blob>> read_through_disk(std::string_view key);
-  asio::awaitable<std::optional<blob>> read_disk_and_promote(std::string_view key);
+  // The value of the tiers below memory (disk, then remote), promoted; one read for concurrent
+  // callers.
+  asio::awaitable<std::optional<blob>> read_through_lower_tiers(std::string_view key);
+  asio::awaitable<std::optional<blob>> read_lower_tiers_and_promote(std::string_view key);
   // Writes through to the disk tier when the mode says so.
   asio::awaitable<void> store_on_disk(std::string_view key, const blob& value,
                                       const put_options& options);
+  // Hands a new value to the remote tier, if the cache has one (it publishes in the background).
+  void publish_remote(std::string_view key, const blob& value, const put_options& options);
 
   executor_type executor_;
   write_mode mode_ = write_mode::write_through;
@@ -181,8 +198,10 @@ class cache_manager {
   std::unique_ptr<io::ring> ring_;
   std::unique_ptr<io::file_io> ring_io_;
   std::unique_ptr<disk_tier> disk_;
+  std::unique_ptr<remote_tier> remote_;
   memory_tier memory_;
   single_flight<loaded_value> loads_;
+  // Reads below memory: the disk tier, then the remote tier.
   single_flight<std::optional<blob>> disk_reads_;
   // Written on misses and per stream batch only: the hit path counts in the memory tier's
   // per-thread slots.

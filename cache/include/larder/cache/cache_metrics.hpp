@@ -12,6 +12,7 @@
 
 #include <larder/cache/disk_tier.hpp>
 #include <larder/cache/memory_tier.hpp>
+#include <larder/cache/remote/remote_tier_stats.hpp>
 
 namespace larder {
 
@@ -26,16 +27,18 @@ struct cache_metrics {
   std::uint64_t eviction_count = 0;
 
   // Lookups: get, get_as, get_or_load and try_get calls (each looks in memory once). Hits: those
-  // answered from memory or the disk tier, a caller that shared another caller's disk read
-  // included; a get_or_load answered by its loader is a miss.
+  // answered from memory, the disk tier or the remote tier, a caller that shared another caller's
+  // read included; a get_or_load answered by its loader is a miss.
   std::uint64_t lookups = 0;
   std::uint64_t hits = 0;
 
   memory_tier_stats memory;
-  std::optional<disk_tier_stats> disk;  // when the cache has a disk tier
+  std::optional<disk_tier_stats> disk;      // when the cache has a disk tier
+  std::optional<remote_tier_stats> remote;  // when the cache has a remote tier
 
-  // Single flight: disk reads shared by concurrent misses of one key instead of each reading;
-  // loader calls made by get_or_load, and the callers that shared another caller's load.
+  // Single flight: reads below memory (disk, then remote) shared by concurrent misses of one key
+  // instead of each reading; loader calls made by get_or_load, and the callers that shared another
+  // caller's load.
   std::uint64_t coalesced_disk_reads = 0;
   std::uint64_t loads = 0;
   std::uint64_t coalesced_loads = 0;

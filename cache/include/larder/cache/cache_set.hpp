@@ -71,7 +71,8 @@ class cache_set {
   void stop();
   scheduler& cleanup_scheduler() noexcept { return *scheduler_; }
 
-  // Flushes the disk tiers and writes their index snapshots. Throws std::system_error from
+  // Flushes the disk tiers and writes their index snapshots, and closes the remote tiers (waiting
+  // for their publishes in flight). Throws std::system_error from
   // the first one that fails, after trying them all.
   asio::awaitable<void> close();
 

@@ -24,9 +24,9 @@ namespace larder {
 enum class memory_policy { lru, fifo, s3fifo, sieve, wtinylfu };
 
 // Every memory_policy, in declaration order: for listings and loops.
-inline constexpr memory_policy all_memory_policies[] = {
-    memory_policy::lru, memory_policy::fifo, memory_policy::s3fifo, memory_policy::sieve,
-    memory_policy::wtinylfu};
+inline constexpr memory_policy all_memory_policies[] = {memory_policy::lru, memory_policy::fifo,
+                                                        memory_policy::s3fifo, memory_policy::sieve,
+                                                        memory_policy::wtinylfu};
 
 // How a cache profile cleans up (seed: `cleanup_policy` of the profile blocks). lru and fifo evict
 // by recency or insertion order; time drops entries older than max_age; size evicts once usage

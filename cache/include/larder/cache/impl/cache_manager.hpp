@@ -21,9 +21,9 @@ asio::awaitable<cache_manager::loaded_value> cache_manager::load_and_store(std::
                                                                            put_options options) {
   // A flight for this key may have finished between our miss and becoming the leader.
   if (auto hit = memory_.peek(key)) co_return loaded_value{std::move(*hit)};
-  if (disk_) {
-    if (auto from_disk = co_await read_disk_and_promote(key)) {
-      co_return loaded_value{std::move(*from_disk)};
+  if (disk_ || remote_) {
+    if (auto from_below = co_await read_lower_tiers_and_promote(key)) {
+      co_return loaded_value{std::move(*from_below)};
     }
   }
   load_count_.fetch_add(1, std::memory_order_relaxed);
@@ -34,6 +34,7 @@ asio::awaitable<cache_manager::loaded_value> cache_manager::load_and_store(std::
   // stored for any other reason (too large, not admitted): the disk may still keep it.
   if (memory_.put(key, value, options) || !memory_.contains(key)) {
     co_await store_on_disk(key, value, options);
+    publish_remote(key, value, options);
   }
   co_return loaded_value{std::move(value), true};
 }
