@@ -60,7 +60,9 @@ inline bool answers_ping(std::uint16_t port) {
 // not go) when the object goes away.
 class redis_server {
  public:
-  explicit redis_server(std::vector<std::string> extra_args = {}) : port_(free_port()) {
+  // On `port`, or a free one when 0 (a restarted server takes its predecessor's port).
+  explicit redis_server(std::vector<std::string> extra_args = {}, std::uint16_t port = 0)
+      : port_(port != 0 ? port : free_port()) {
     std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind",
                                   "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize",
                                   "no", "--dir", directory_.path().string(),

@@ -1,0 +1,393 @@
+// The remote tier in cache_manager against a real redis-server on loopback: one cache's load is
+// another's remote hit, TTLs, corrupted and foreign values planted with redis-cli, chunked and
+// skipped large values, a read-only cache, wrong credentials, a server killed, paused, or not
+// there yet, and two processes sharing the server.
+#include "larder/cache/remote/remote_tier.hpp"
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <larder/cache/cache_manager.hpp>
+#include <larder/cache/metrics/prometheus_text.hpp>
+#include <larder/runtime/runtime.hpp>
+
+#include "redis_server.hpp"
+#include "remote/remote_value.hpp"
+#include "scratch_directory.hpp"
+#include "waiting.hpp"
+
+namespace larder {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::redis_server;
+
+// What a shell command printed (stdout), trailing newline removed.
+std::string shell(const std::string& command) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  std::array<char, 4096> chunk{};
+  while (std::fgets(chunk.data(), chunk.size(), pipe) != nullptr)
+    out += chunk.data();
+  ::pclose(pipe);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
+    out.pop_back();
+  return out;
+}
+
+std::string text_of(const blob& b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+blob blob_of(const std::string& s) {
+  return blob::copy_of(std::as_bytes(std::span(s.data(), s.size())));
+}
+
+// Bytes that do not compress, so sizes on the server are predictable.
+std::string noise(std::size_t n, unsigned seed) {
+  std::string s(n, '\0');
+  std::uint64_t x = 0x9e3779b97f4a7c15ull * (seed + 1);
+  for (char& c : s) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  return s;
+}
+
+class RemoteTier : public ::testing::Test {
+ protected:
+  cache_config config(const std::string& disk_dir, std::uint16_t port = 0) const {
+    cache_config c;
+    c.memory.size_bytes = 64ull << 20;
+    c.disk.path = dir_.path() / disk_dir;
+    c.disk.size_bytes = 256ull << 20;
+    c.remote.enabled = true;
+    c.remote.nodes = {"127.0.0.1:" + std::to_string(port != 0 ? port : server_->port())};
+    // Generous: the machine is shared; the tests that need a timeout set a short one.
+    c.remote.request_timeout = 5000ms;
+    c.remote.breaker_failures = 3;
+    c.remote.breaker_open_for = 200ms;
+    return c;
+  }
+
+  std::unique_ptr<cache_manager> open(const cache_config& c, const std::string& name = "cache") {
+    return rt_.run(
+        cache_manager::open(rt_.executor(), c, {.region_size = 1 << 20, .cache_name = name}));
+  }
+
+  void close(cache_manager& cache) { rt_.run(cache.close()); }
+
+  std::optional<blob> get(cache_manager& cache, const std::string& key) {
+    return rt_.run(cache.get(key));
+  }
+
+  void put(cache_manager& cache, const std::string& key, const std::string& value,
+           put_options options = {}) {
+    rt_.run(cache.put(key, blob_of(value), options));
+  }
+
+  // get_or_load with a loader that counts its calls and returns `value`.
+  std::string load(cache_manager& cache, const std::string& key, const std::string& value) {
+    return text_of(rt_.run(cache.get_or_load(key, [&]() -> asio::awaitable<blob> {
+      ++loader_calls_;
+      co_return blob_of(value);
+    })));
+  }
+
+  static remote_tier_stats remote_stats(cache_manager& cache) {
+    return cache.metrics().remote.value_or(remote_tier_stats{});
+  }
+
+  // Waits until `cache` has published `n` values in all.
+  static void wait_published(cache_manager& cache, std::uint64_t n) {
+    ASSERT_TRUE(testing::eventually([&] { return remote_stats(cache).publishes >= n; }))
+        << "publishes: " << remote_stats(cache).publishes;
+  }
+
+  std::string cli(const std::string& args) const {
+    return shell("redis-cli -p " + std::to_string(server_->port()) + " " + args);
+  }
+
+  static std::string redis_key(const std::string& cache_name, const std::string& key) {
+    return remote::remote_key("larder", cache_name, key);
+  }
+
+  testing::scratch_directory dir_;
+  std::unique_ptr<redis_server> server_ = std::make_unique<redis_server>();
+  runtime rt_{runtime_options{.threads = 2}};
+  int loader_calls_ = 0;
+};
+
+TEST_F(RemoteTier, ALoadInOneCacheIsARemoteHitInAnother) {
+  auto a = open(config("a"));
+  auto b = open(config("b"));
+  const std::string value = noise(10'000, 1);
+  EXPECT_EQ(load(*a, "sample/1", value), value);
+  EXPECT_EQ(loader_calls_, 1);
+  wait_published(*a, 1);
+
+  EXPECT_EQ(load(*b, "sample/1", "not this"), value);
+  EXPECT_EQ(loader_calls_, 1);
+  const cache_metrics m = b->metrics();
+  ASSERT_TRUE(m.remote.has_value());
+  EXPECT_EQ(m.remote->lookups, 1u);
+  EXPECT_EQ(m.remote->hits, 1u);
+  EXPECT_EQ(m.remote->read_bytes,
+            remote::encode_value("sample/1", blob_of(value).bytes(), 0, {.enabled = true}).size());
+  EXPECT_EQ(m.loads, 0u);
+  EXPECT_EQ(m.hits, 1u);
+  // Promoted: memory has it, and the local disk tier too.
+  EXPECT_TRUE(b->contains("sample/1"));
+  ASSERT_TRUE(testing::eventually([&] { return b->disk()->stats().entries == 1; }));
+  // The next lookup does not reach the remote tier.
+  EXPECT_EQ(text_of(*get(*b, "sample/1")), value);
+  EXPECT_EQ(remote_stats(*b).lookups, 1u);
+  // b published nothing: promotion is not a new value.
+  EXPECT_EQ(remote_stats(*b).publishes, 0u);
+  EXPECT_EQ(cli("DBSIZE"), "1");
+  close(*a);
+  close(*b);
+}
+
+TEST_F(RemoteTier, APutIsPublishedAndATtlBecomesTheRedisExpiry) {
+  auto a = open(config("a"));
+  put(*a, "short", "lived", {.ttl = 60s});
+  put(*a, "forever", "lived");
+  wait_published(*a, 2);
+  const long pttl = std::stol(cli("PTTL " + redis_key("cache", "short")));
+  EXPECT_GT(pttl, 0);
+  EXPECT_LE(pttl, 60'000);
+  EXPECT_EQ(cli("PTTL " + redis_key("cache", "forever")), "-1");
+
+  put(*a, "brief", "gone", {.ttl = 50ms});
+  wait_published(*a, 3);
+  auto b = open(config("b"));
+  EXPECT_TRUE(
+      testing::eventually([&] { return cli("EXISTS " + redis_key("cache", "brief")) == "0"; }));
+  EXPECT_FALSE(get(*b, "brief").has_value());
+  EXPECT_EQ(text_of(*get(*b, "short")), "lived");
+  close(*a);
+  close(*b);
+}
+
+TEST_F(RemoteTier, ACorruptedOrForeignValueIsDetectedAndIsAMiss) {
+  auto a = open(config("a"));
+  const std::string value = noise(5000, 2);
+  put(*a, "k", value);
+  wait_published(*a, 1);
+  const std::string rkey = redis_key("cache", "k");
+  // One byte of the stored value changed in place, behind larder's back.
+  const std::string length = cli("STRLEN " + rkey);
+  EXPECT_EQ(cli("SETRANGE " + rkey + " 100 Z"), length);
+  auto b = open(config("b"));
+  EXPECT_EQ(load(*b, "k", "from the loader"), "from the loader");
+  EXPECT_EQ(loader_calls_, 1);
+  EXPECT_EQ(remote_stats(*b).corrupt_values, 1u);
+  EXPECT_EQ(remote_stats(*b).hits, 0u);
+
+  // A value another program wrote under our key.
+  cli("SET " + redis_key("cache", "foreign") + " hello");
+  EXPECT_FALSE(get(*b, "foreign").has_value());
+  EXPECT_EQ(remote_stats(*b).corrupt_values, 2u);
+  close(*a);
+  close(*b);
+}
+
+TEST_F(RemoteTier, LargeValuesAreChunkedReassembledAndRemovedWithTheirChunks) {
+  cache_config c = config("a");
+  c.remote.chunk_size = 64 * 1024;
+  auto a = open(c);
+  const std::string value = noise(1'000'000, 3);
+  put(*a, "big", value);
+  wait_published(*a, 1);
+  EXPECT_EQ(remote_stats(*a).chunked_publishes, 1u);
+  const std::string rkey = redis_key("cache", "big");
+  // 1,000,000 bytes plus the entry's header and key in 64 KiB chunks: 16 chunks and a manifest.
+  EXPECT_EQ(cli("DBSIZE"), "17");
+  EXPECT_EQ(cli("STRLEN " + rkey), std::to_string(remote::manifest_size));
+
+  cache_config cb = config("b");
+  auto b = open(cb);
+  EXPECT_EQ(text_of(*get(*b, "big")), value);
+  EXPECT_EQ(remote_stats(*b).hits, 1u);
+
+  // A chunk gone: the reader detects it.
+  cli("DEL " + remote::chunk_key(rkey, 7));
+  auto d = open(config("d"));
+  EXPECT_FALSE(get(*d, "big").has_value());
+  EXPECT_EQ(remote_stats(*d).corrupt_values, 1u);
+
+  // remove() takes the manifest and every remaining chunk.
+  EXPECT_TRUE(rt_.run(a->remove("big")));
+  EXPECT_EQ(cli("DBSIZE"), "0");
+  close(*a);
+  close(*b);
+  close(*d);
+}
+
+TEST_F(RemoteTier, LargeValuesAreSkippedWhenConfiguredAndOverTheLimitAlways) {
+  cache_config c = config("a");
+  c.remote.chunk_size = 64 * 1024;
+  c.remote.large_values = large_value_policy::skip;
+  c.remote.max_value_size = 200 * 1024;
+  auto a = open(c);
+  put(*a, "small", noise(1000, 4));
+  put(*a, "over-chunk", noise(100 * 1024, 5));
+  wait_published(*a, 1);
+  EXPECT_EQ(remote_stats(*a).skipped_large, 1u);
+
+  c.remote.large_values = large_value_policy::chunk;
+  c.disk.path = dir_.path() / "b";
+  auto b = open(c);
+  put(*b, "over-max", noise(300 * 1024, 6));
+  EXPECT_EQ(remote_stats(*b).skipped_large, 1u);
+  close(*a);
+  close(*b);
+  EXPECT_EQ(remote_stats(*b).publishes, 0u);
+  EXPECT_EQ(cli("DBSIZE"), "1");
+}
+
+TEST_F(RemoteTier, AReadOnlyCacheAsksButNeverPublishesOrErases) {
+  auto writer = open(config("w"));
+  put(*writer, "shared", "value");
+  wait_published(*writer, 1);
+  cache_config c = config("r");
+  c.remote.mode = remote_use::read_only;
+  auto reader = open(c);
+  EXPECT_EQ(text_of(*get(*reader, "shared")), "value");
+  put(*reader, "mine", "local only");
+  EXPECT_EQ(load(*reader, "loaded", "local too"), "local too");
+  EXPECT_TRUE(rt_.run(reader->remove("shared")));
+  close(*reader);
+  EXPECT_EQ(remote_stats(*reader).publishes, 0u);
+  EXPECT_EQ(cli("DBSIZE"), "1");
+  EXPECT_EQ(cli("EXISTS " + redis_key("cache", "shared")), "1");
+  close(*writer);
+}
+
+TEST_F(RemoteTier, WrongPasswordIsAClearErrorThatDoesNotShowIt) {
+  server_ = std::make_unique<redis_server>(std::vector<std::string>{"--requirepass", "s3cret"});
+  cache_config c = config("a");
+  c.remote.password = "not-the-password";
+  try {
+    open(c);
+    FAIL() << "opened with a wrong password";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::errc::permission_denied);
+    const std::string message = e.what();
+    EXPECT_NE(message.find("127.0.0.1:" + std::to_string(server_->port())), std::string::npos)
+        << message;
+    EXPECT_EQ(message.find("not-the-password"), std::string::npos) << message;
+  }
+  c.remote.password = "s3cret";
+  auto a = open(c);
+  EXPECT_TRUE(remote_stats(*a).connected);
+  close(*a);
+}
+
+TEST_F(RemoteTier, AKilledServerGivesMissesNotAHangAndTheTierRecovers) {
+  auto a = open(config("a"));
+  auto b = open(config("b"));
+  const std::uint16_t port = server_->port();
+  server_->stop(SIGKILL);
+
+  // Every lookup still answers (from the loader); after breaker_failures failures the breaker
+  // opens and the rest are refused without asking.
+  for (int i = 0; i < 20; ++i) {
+    const std::string key = "down/" + std::to_string(i);
+    EXPECT_EQ(load(*b, key, "loaded"), "loaded");
+  }
+  EXPECT_EQ(loader_calls_, 20);
+  remote_tier_stats s = remote_stats(*b);
+  EXPECT_EQ(s.hits, 0u);
+  EXPECT_GE(s.errors, 3u);
+  EXPECT_GE(s.breaker_opened, 1u);
+  EXPECT_GT(s.refused, 0u);
+
+  // The server returns (empty: it kept nothing): values published from now on are shared again.
+  server_ = std::make_unique<redis_server>(std::vector<std::string>{}, port);
+  int round = 0;
+  const bool recovered = testing::eventually([&] {
+    const std::string key = "up/" + std::to_string(round++);
+    put(*a, key, "again");
+    std::this_thread::sleep_for(20ms);
+    const auto v = get(*b, key);
+    return v.has_value() && text_of(*v) == "again";
+  });
+  EXPECT_TRUE(recovered);
+  EXPECT_FALSE(remote_stats(*b).breaker_open);
+  close(*a);
+  close(*b);
+}
+
+TEST_F(RemoteTier, ASlowServerIsAMissAfterTheDeadline) {
+  cache_config c = config("a");
+  c.remote.request_timeout = 200ms;
+  auto a = open(c);
+  std::thread sleeper([&] { cli("DEBUG SLEEP 3"); });
+  ASSERT_TRUE(testing::eventually([&] { return !testing::answers_ping(server_->port()); }));
+  EXPECT_EQ(load(*a, "k", "loaded"), "loaded");
+  sleeper.join();
+  EXPECT_EQ(remote_stats(*a).timeouts, 1u);
+  EXPECT_EQ(remote_stats(*a).errors, 1u);
+  close(*a);
+}
+
+TEST_F(RemoteTier, AServerNotYetUpIsReachedInTheBackground) {
+  const std::uint16_t port = testing::free_port();
+  cache_config c = config("a", port);
+  c.remote.connect_timeout = 200ms;
+  auto a = open(c);
+  EXPECT_FALSE(remote_stats(*a).connected);
+  EXPECT_EQ(load(*a, "k", "loaded"), "loaded");
+  EXPECT_EQ(remote_stats(*a).misses, 1u);
+
+  const redis_server late({}, port);
+  EXPECT_TRUE(testing::eventually([&] { return remote_stats(*a).connected; }));
+  put(*a, "after", "connected");
+  wait_published(*a, 1);
+  close(*a);
+}
+
+// Two training processes on one server: the first loads every sample, the second loads none.
+TEST_F(RemoteTier, TwoProcessesShareTheServer) {
+  const std::string seeds = "127.0.0.1:" + std::to_string(server_->port());
+  const std::string first = shell(std::string(REMOTE_PEER) + " " + seeds + " " +
+                                  (dir_.path() / "p1").string() + " 200 2>&1");
+  EXPECT_NE(first.find("loads=200 remote_hits=0 wrong=0"), std::string::npos) << first;
+  const std::string second = shell(std::string(REMOTE_PEER) + " " + seeds + " " +
+                                   (dir_.path() / "p2").string() + " 200 2>&1");
+  EXPECT_NE(second.find("loads=0 remote_hits=200 wrong=0"), std::string::npos) << second;
+}
+
+TEST_F(RemoteTier, MetricsNameTheRemoteTier) {
+  auto a = open(config("a"));
+  put(*a, "k", "v");
+  wait_published(*a, 1);
+  auto b = open(config("b"));
+  EXPECT_TRUE(get(*b, "k").has_value());
+  const named_cache_metrics named[] = {{"b", b->metrics()}};
+  const std::string text = prometheus_text(named);
+  EXPECT_NE(text.find("larder_hits_total{cache=\"b\",tier=\"remote\"} 1\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("larder_remote_lookups_total{cache=\"b\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("larder_remote_connected{cache=\"b\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("larder_remote_nodes{cache=\"b\"} 1\n"), std::string::npos);
+  close(*a);
+  close(*b);
+}
+
+}  // namespace
+}  // namespace larder
