@@ -41,6 +41,8 @@ namespace larder {
 struct redis_node_address {
   std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
+
+  friend bool operator==(const redis_node_address&, const redis_node_address&) = default;
 };
 
 struct redis_client_options {
@@ -66,9 +68,9 @@ struct redis_client_stats {
   std::uint64_t moved_redirections = 0;
   std::uint64_t ask_redirections = 0;
   std::uint64_t slot_map_refreshes = 0;
-  std::uint64_t connects = 0;          // connections opened, the first ones included
+  std::uint64_t connects = 0;  // connections opened, the first ones included
   std::uint64_t connect_failures = 0;
-  std::size_t nodes = 0;               // nodes in the current slot map (1 when standalone)
+  std::size_t nodes = 0;  // nodes in the current slot map (1 when standalone)
   bool cluster = false;
 };
 
