@@ -377,5 +377,58 @@ TEST_F(RedisClientClusterTest, KilledNodeFailsItsSlotsAndRecoversWhenItReturns) 
     EXPECT_EQ(get(*c, k), value_of(k)) << k;
 }
 
+// A node that stops answering (DEBUG SLEEP): its requests time out, the next ones fail at once
+// while the client backs off the node, the other nodes keep serving, and once the node wakes its
+// keys are served again with their values.
+TEST_F(RedisClientClusterTest, PausedNodeTimesOutThenFailsFastThenRecovers) {
+  redis_client_options o = options({cluster_.port(0)});
+  o.request_timeout = 300ms;
+  o.connect_timeout = 300ms;
+  // Long enough that requests arrive inside the window the first timeout opens.
+  o.reconnect_backoff_min = 2s;
+  o.reconnect_backoff_max = 2s;
+  auto c = connect(o);
+  const std::vector<std::string> all = keys("sample:", 300);
+  for (const std::string& k : all)
+    set(*c, k, value_of(k));
+  const std::vector<int> owner = cluster_.owners();
+  const std::size_t victim = 1;
+  std::vector<std::string> victims, others;
+  for (const std::string& k : all)
+    (owner.at(key_slot(k)) == static_cast<int>(victim) ? victims : others).push_back(k);
+
+  std::thread sleeper([&] { cluster_.cli(victim, {"DEBUG", "SLEEP", "4"}); });
+  if (!testing::eventually([&] { return !testing::answers_ping(cluster_.port(victim)); })) {
+    sleeper.join();
+    FAIL() << "the node never stopped answering";
+  }
+  long timed_out = 0, failed_fast = 0;
+  for (std::size_t i = 0; i < victims.size() && (timed_out == 0 || failed_fast == 0); ++i) {
+    try {
+      get(*c, victims[i]);
+      ADD_FAILURE() << "a sleeping node answered for " << victims[i];
+    } catch (const std::system_error& e) {
+      if (e.code() == std::errc::timed_out) ++timed_out;
+      if (std::string(e.what()).find("next reconnect") != std::string::npos) ++failed_fast;
+    }
+  }
+  EXPECT_GT(timed_out, 0);
+  EXPECT_GT(failed_fast, 0);
+  for (const std::string& k : others)
+    EXPECT_EQ(get(*c, k), value_of(k)) << k;
+  sleeper.join();
+
+  EXPECT_TRUE(testing::eventually([&] {
+    try {
+      for (const std::string& k : victims)
+        if (get(*c, k) != value_of(k)) return false;
+      return true;
+    } catch (const std::exception&) {
+      return false;  // still backing off, or CLUSTERDOWN while the node catches up
+    }
+  }));
+  EXPECT_GE(c->stats().timeouts, 1u);
+}
+
 }  // namespace
 }  // namespace larder
