@@ -16,6 +16,7 @@ packages=(
   prometheus           # promtool: checks the /metrics exposition in tests
   libhiredis-dev       # the Redis remote tier: hiredis's reply parser and async context
   redis-server         # the real server the remote-tier tests start on loopback
+  redis-tools          # redis-cli: the tests join a Redis Cluster and migrate its slots with it
   clang libclang-rt-14-dev  # the fuzz preset: clang 14 and its libFuzzer/sanitizer runtimes
 )
 

@@ -56,22 +56,53 @@ inline bool answers_ping(std::uint16_t port) {
   return up;
 }
 
+// True when nothing listens on loopback `port` and it can be bound right now.
+inline bool port_is_free(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return free;
+}
+
+// A free port for a Redis Cluster node, which also listens on port + 10000 (its cluster bus).
+inline std::uint16_t free_cluster_port() {
+  for (;;) {
+    const std::uint16_t port = free_port();
+    if (port <= 65535 - 10000 && port_is_free(static_cast<std::uint16_t>(port + 10000)))
+      return port;
+  }
+}
+
 // A redis-server child process in a scratch directory, stopped with SIGTERM (SIGKILL if it does
-// not go) when the object goes away.
+// not go) when the object goes away. stop() and start() restart it on the same port in the same
+// directory, so a cluster node comes back with its nodes.conf.
 class redis_server {
  public:
-  // On `port`, or a free one when 0 (a restarted server takes its predecessor's port).
-  explicit redis_server(std::vector<std::string> extra_args = {}, std::uint16_t port = 0)
-      : port_(port != 0 ? port : free_port()) {
-    std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind",
-                                  "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize",
-                                  "no", "--dir", directory_.path().string(),
-                                  // DEBUG SLEEP pauses the server; Redis 7 refuses DEBUG unless
-                                  // allowed.
-                                  "--enable-debug-command", "yes"};
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
+  explicit redis_server(std::vector<std::string> extra_args = {}, std::uint16_t port = free_port())
+      : port_(port) {
+    args_ = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--dir", directory_.path().string(),
+             // DEBUG SLEEP pauses the server; Redis 7 refuses DEBUG unless allowed.
+             "--enable-debug-command", "yes"};
+    args_.insert(args_.end(), extra_args.begin(), extra_args.end());
+    start();
+  }
+  redis_server(const redis_server&) = delete;
+  redis_server& operator=(const redis_server&) = delete;
+  ~redis_server() { stop(SIGTERM); }
+
+  std::uint16_t port() const { return port_; }
+  bool running() const { return pid_ > 0; }
+
+  // Starts the server (again, after stop()) and waits until it answers.
+  void start() {
+    if (pid_ > 0) return;
     std::vector<char*> argv;
-    for (std::string& a : args)
+    for (std::string& a : args_)
       argv.push_back(a.data());
     argv.push_back(nullptr);
     pid_ = ::fork();
@@ -85,11 +116,6 @@ class redis_server {
       ADD_FAILURE() << "redis-server did not come up on port " << port_;
     }
   }
-  redis_server(const redis_server&) = delete;
-  redis_server& operator=(const redis_server&) = delete;
-  ~redis_server() { stop(SIGTERM); }
-
-  std::uint16_t port() const { return port_; }
 
   void stop(int signal) {
     if (pid_ <= 0) return;
@@ -106,6 +132,7 @@ class redis_server {
  private:
   scratch_directory directory_;
   std::uint16_t port_;
+  std::vector<std::string> args_;
   pid_t pid_ = -1;
 };
 

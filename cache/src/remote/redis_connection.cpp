@@ -126,7 +126,9 @@ class redis_connection::state : public std::enable_shared_from_this<state> {
     try {
       // Vectors built beforehand: GCC 12 rejects an initializer list inside a co_await.
       if (endpoint_.password) {
-        std::vector<std::string> auth{"AUTH", *endpoint_.password};
+        std::vector<std::string> auth{"AUTH"};
+        if (endpoint_.user) auth.push_back(*endpoint_.user);
+        auth.push_back(*endpoint_.password);
         co_await request(std::move(auth), deadline);
       }
       std::vector<std::string> ping{"PING"};
@@ -154,35 +156,57 @@ class redis_connection::state : public std::enable_shared_from_this<state> {
   // an error reply, std::system_error when the connection fails or the deadline passes.
   asio::awaitable<redis_reply> request(std::vector<std::string> args,
                                        std::chrono::steady_clock::time_point deadline) {
+    std::vector<std::vector<std::string>> commands;
+    commands.push_back(std::move(args));
+    co_return co_await request_sequence(std::move(commands), deadline);
+  }
+
+  // On the strand. Queues every command before suspending, so nothing else comes between them on
+  // the socket, and waits for the last reply (the server answers in order: the earlier ones are
+  // in by then). Returns the last reply; an error reply to any command throws redis_error.
+  asio::awaitable<redis_reply> request_sequence(std::vector<std::vector<std::string>> commands,
+                                                std::chrono::steady_clock::time_point deadline) {
+    assert(!commands.empty());
     // The handle may be destroyed while this waits; the frame must keep the state.
     const auto self = shared_from_this();
     if (broken_ || context_ == nullptr) throw broken_error();
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lengths;
-    argv.reserve(args.size());
-    lengths.reserve(args.size());
-    for (const std::string& a : args) {
-      argv.push_back(a.data());
-      lengths.push_back(a.size());
+    std::vector<std::shared_ptr<pending_request>> pendings;
+    pendings.reserve(commands.size());
+    for (const std::vector<std::string>& args : commands) {
+      std::vector<const char*> argv;
+      std::vector<std::size_t> lengths;
+      argv.reserve(args.size());
+      lengths.reserve(args.size());
+      for (const std::string& a : args) {
+        argv.push_back(a.data());
+        lengths.push_back(a.size());
+      }
+      auto pending = std::make_shared<pending_request>(strand_, deadline);
+      auto* privdata = new std::shared_ptr<pending_request>(pending);
+      if (redisAsyncCommandArgv(context_, &state::on_reply, privdata, static_cast<int>(argv.size()),
+                                argv.data(), lengths.data()) != REDIS_OK) {
+        delete privdata;
+        // Commands already queued would go out alone: break the connection so they fail too.
+        mark_broken(std::make_error_code(std::errc::io_error), "cannot queue a command");
+        shut_down();
+        throw broken_error();
+      }
+      pendings.push_back(std::move(pending));
     }
-    auto pending = std::make_shared<pending_request>(strand_, deadline);
-    auto* privdata = new std::shared_ptr<pending_request>(pending);
-    if (redisAsyncCommandArgv(context_, &state::on_reply, privdata, static_cast<int>(argv.size()),
-                              argv.data(), lengths.data()) != REDIS_OK) {
-      delete privdata;
-      mark_broken(std::make_error_code(std::errc::io_error), "cannot queue a command");
-      throw broken_error();
-    }
+    pending_request& last = *pendings.back();
     boost::system::error_code ignored;
-    co_await pending->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-    if (!pending->done) {
+    co_await last.timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    if (!last.done) {
       mark_broken(std::make_error_code(std::errc::timed_out), "a request timed out");
       shut_down();
       throw std::system_error(std::make_error_code(std::errc::timed_out),
                               "redis " + name_ + ": request timed out");
     }
-    if (pending->failure) std::rethrow_exception(pending->failure);
-    co_return std::move(pending->reply);
+    for (const auto& pending : pendings) {
+      assert(pending->done);
+      if (pending->failure) std::rethrow_exception(pending->failure);
+    }
+    co_return std::move(last.reply);
   }
 
   // On the strand.
@@ -340,6 +364,15 @@ asio::awaitable<redis_reply> redis_connection::command(std::vector<std::string> 
   // its deadline, so not forwarding the caller's cancellation never leaves it hanging.
   co_return co_await asio::co_spawn(
       state_->strand(), state_->request(std::move(args), deadline),
+      asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+}
+
+asio::awaitable<redis_reply> redis_connection::command_sequence(
+    std::vector<std::vector<std::string>> commands) {
+  const auto deadline = std::chrono::steady_clock::now() + state_->request_timeout();
+  // As in command(): no cancellation forwarding.
+  co_return co_await asio::co_spawn(
+      state_->strand(), state_->request_sequence(std::move(commands), deadline),
       asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
 }
 

@@ -1,6 +1,6 @@
 // redis_connection against a real redis-server, one per test, on a free loopback port: binary
 // round trips, expiry, pipelining from two threads, a server killed or paused under requests,
-// refused connections and passwords.
+// refused connections, passwords and ACL users.
 #include "larder/cache/remote/redis_connection.hpp"
 
 #include <atomic>
@@ -120,6 +120,22 @@ TEST_F(RedisConnection, ErrorReplyLeavesTheConnectionUsable) {
   const redis_reply pong = rt_.run(c->command({"PING"}));
   EXPECT_EQ(pong.type, redis_reply::kind::status);
   EXPECT_EQ(pong.text, "PONG");
+}
+
+TEST_F(RedisConnection, CommandSequenceReturnsTheLastReply) {
+  auto c = connect(endpoint());
+  std::vector<std::vector<std::string>> set_then_get{{"SET", "k", "v"}, {"GET", "k"}};
+  const redis_reply reply = rt_.run(c->command_sequence(std::move(set_then_get)));
+  EXPECT_EQ(reply.type, redis_reply::kind::string);
+  EXPECT_EQ(reply.text, "v");
+}
+
+TEST_F(RedisConnection, CommandSequenceThrowsAnErrorReplyToAnyCommand) {
+  auto c = connect(endpoint());
+  rt_.run(c->command({"LPUSH", "list", "x"}));
+  std::vector<std::vector<std::string>> failing_first{{"GET", "list"}, {"PING"}};
+  EXPECT_THROW(rt_.run(c->command_sequence(std::move(failing_first))), redis_error);
+  EXPECT_EQ(rt_.run(c->command({"PING"})).text, "PONG");
 }
 
 TEST_F(RedisConnection, PipelinedGetsFromTwoThreadsAllGetTheirOwnValue) {
@@ -295,6 +311,59 @@ TEST_F(RedisConnectionWithPassword, WrongPasswordIsAnAuthenticationErrorWithoutT
 
 TEST_F(RedisConnectionWithPassword, MissingPasswordFailsTheConnect) {
   EXPECT_THROW(connect(endpoint()), std::system_error);
+}
+
+// An ACL user "trainer" with its own password, besides the default user's.
+class RedisConnectionWithAclUser : public RedisConnection {
+ protected:
+  RedisConnectionWithAclUser() {
+    server_ = std::make_unique<redis_server>(
+        std::vector<std::string>{"--requirepass", "secret", "--user", "trainer", "on",
+                                 ">trainer-pass", "~*", "&*", "+@all"});
+  }
+
+  void expect_authentication_failure(const redis_endpoint& e) {
+    try {
+      connect(e);
+      ADD_FAILURE() << "a wrong ACL user or password was accepted";
+    } catch (const std::system_error& err) {
+      const std::string message = err.what();
+      EXPECT_EQ(err.code(), std::errc::permission_denied);
+      EXPECT_NE(message.find("authentication failed"), std::string::npos) << message;
+      EXPECT_NE(message.find("127.0.0.1:" + std::to_string(e.port)), std::string::npos) << message;
+      EXPECT_EQ(message.find(*e.password), std::string::npos) << message;
+    }
+  }
+};
+
+TEST_F(RedisConnectionWithAclUser, UserAndPasswordWork) {
+  redis_endpoint e = endpoint();
+  e.user = "trainer";
+  e.password = "trainer-pass";
+  auto c = connect(e);
+  std::vector<std::string> whoami{"ACL", "WHOAMI"};
+  EXPECT_EQ(rt_.run(c->command(std::move(whoami))).text, "trainer");
+}
+
+TEST_F(RedisConnectionWithAclUser, WrongUserIsAnAuthenticationError) {
+  redis_endpoint e = endpoint();
+  e.user = "nobody";
+  e.password = "trainer-pass";
+  expect_authentication_failure(e);
+}
+
+TEST_F(RedisConnectionWithAclUser, WrongPasswordForTheUserIsAnAuthenticationError) {
+  redis_endpoint e = endpoint();
+  e.user = "trainer";
+  e.password = "hunter2-wrong";
+  expect_authentication_failure(e);
+}
+
+TEST_F(RedisConnectionWithAclUser, AnotherUsersPasswordIsAnAuthenticationError) {
+  redis_endpoint e = endpoint();
+  e.user = "trainer";
+  e.password = "secret";
+  expect_authentication_failure(e);
 }
 
 }  // namespace

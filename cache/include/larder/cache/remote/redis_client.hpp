@@ -5,7 +5,10 @@
 // Each request goes to the node that owns its key's hash slot (CRC16 of the key, or of its
 // {hash tag}, mod 16384: key_slot.hpp). A MOVED reply sends the request to the node it names
 // and schedules a refresh of the slot map; an ASK reply sends it once to the node it names,
-// preceded by ASKING. At most options.max_redirections redirections per request.
+// preceded by ASKING on the same connection. At most options.max_redirections redirections per
+// request. A failed connection schedules a refresh too (a failover moves a dead master's slots).
+// One refresh runs at a time, requests for more while it runs are coalesced into one after it,
+// and two never start closer than reconnect_backoff_min.
 //
 // Connections. Each node has a small pool of redis_connections (options.connections_per_node);
 // requests are spread over them and pipelined on each. A connection that broke (timeout, lost
@@ -13,8 +16,11 @@
 // (reconnect_backoff_min doubling to reconnect_backoff_max, reset by a success), during which
 // requests for that node fail at once instead of waiting on a dead address.
 //
-// Errors are std::system_error naming host:port (see redis_connection.hpp): a request never
-// waits longer than about request_timeout per attempt. A wrong password or ACL user fails
+// Errors. A lost, refused or timed-out node is a std::system_error naming host:port (see
+// redis_connection.hpp): a request never waits longer than about request_timeout per attempt (a
+// reconnect adds up to connect_timeout). Too many redirections are errc::protocol_error. Any other
+// error reply of the server (CLUSTERDOWN, TRYAGAIN during a migration, WRONGTYPE) throws
+// redis_error; the remote tier treats both kinds as a miss. A wrong password or ACL user fails
 // connect() with errc::permission_denied and a message that never contains the password.
 //
 // Thread safety: every member function may be called from any thread at once. Keys and values
@@ -41,6 +47,8 @@ namespace larder {
 struct redis_node_address {
   std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
+
+  friend bool operator==(const redis_node_address&, const redis_node_address&) = default;
 };
 
 struct redis_client_options {
@@ -53,6 +61,7 @@ struct redis_client_options {
   // The deadline of one attempt of one request.
   std::chrono::milliseconds request_timeout{200};
   std::size_t connections_per_node = 2;
+  // Also the least time between two refreshes of the slot map.
   std::chrono::milliseconds reconnect_backoff_min{50};
   std::chrono::milliseconds reconnect_backoff_max{5000};
   int max_redirections = 5;
@@ -86,6 +95,7 @@ class redis_client {
   // As redis_connection's, routed by key.
   asio::awaitable<std::optional<blob>> get(std::string_view key);
   // Values of several keys that share one hash slot (give them one {hash tag}), in order.
+  // Throws std::invalid_argument when they do not share one.
   asio::awaitable<std::vector<std::optional<blob>>> mget(std::span<const std::string> keys);
   asio::awaitable<void> set(std::string_view key, std::span<const std::byte> value,
                             std::chrono::milliseconds ttl = std::chrono::milliseconds(0));

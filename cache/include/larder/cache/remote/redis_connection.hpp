@@ -7,8 +7,8 @@
 //
 // Errors are exceptions, std::system_error throughout, with a message that names host:port:
 //  - connect: connection refused or unreachable, a connect timeout (errc::timed_out), a wrong
-//    password (errc::permission_denied, "authentication failed"; the password is never part of a
-//    message or a log line);
+//    password or ACL user (errc::permission_denied, "authentication failed"; the password is never
+//    part of a message or a log line);
 //  - a request not answered within endpoint.request_timeout fails with errc::timed_out;
 //  - after a timeout or a lost connection the connection is broken for good: every request in
 //    flight and every later one fails at once with the reason (reconnecting is the caller's
@@ -24,10 +24,10 @@
 // state alive, so destroying the handle with requests in flight is safe; they complete with an
 // error.
 //
-// Thread safety: get, set, del, command and close may be called from any thread at once (all
-// work runs on one strand of the executor). The awaitables are lazy: a request reads the handle,
-// its key and its value when first awaited, so those must stay valid until then, and destroying
-// the handle must not race with a request that has not started yet.
+// Thread safety: get, set, del, command, command_sequence and close may be called from any thread
+// at once (all work runs on one strand of the executor). The awaitables are lazy: a request reads
+// the handle, its key and its value when first awaited, so those must stay valid until then, and
+// destroying the handle must not race with a request that has not started yet.
 #pragma once
 
 #include <chrono>
@@ -50,7 +50,9 @@ namespace larder {
 struct redis_endpoint {
   std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
-  // Sent with AUTH right after connecting when set.
+  // Sent with AUTH right after connecting when set: AUTH user password for an ACL user,
+  // AUTH password for the default user when `user` is unset. Neither is ever logged.
+  std::optional<std::string> user;
   std::optional<std::string> password;
   std::chrono::milliseconds connect_timeout{2000};
   // How long any one request may wait for its reply before the connection gives up on it.
@@ -74,7 +76,8 @@ struct redis_reply {
 
 class redis_connection {
  public:
-  // Connects, authenticates when endpoint.password is set, and checks the server answers PING.
+  // Connects, authenticates when endpoint.password is set (as endpoint.user when that is set), and
+  // checks the server answers PING.
   static asio::awaitable<std::unique_ptr<redis_connection>> connect(asio::any_io_executor executor,
                                                                     redis_endpoint endpoint);
 
@@ -91,6 +94,10 @@ class redis_connection {
   asio::awaitable<bool> del(std::string_view key);
   // Any command, one argument per element (binary safe).
   asio::awaitable<redis_reply> command(std::vector<std::string> args);
+  // Several commands written back to back, with no other request of this connection between
+  // them (ASKING and the command it applies to, say); returns the last one's reply. An error
+  // reply to any of them throws redis_error. REQUIRES: commands is not empty.
+  asio::awaitable<redis_reply> command_sequence(std::vector<std::vector<std::string>> commands);
 
   // Fails the requests in flight and every later one, and closes the socket. Idempotent.
   void close();
