@@ -228,6 +228,16 @@ std::vector<std::string_view> split_at_commas(std::string_view text) {
   }
 }
 
+void reject_remote_node(const std::string& key_path, std::string entry) {
+  if (entry.find('@') != std::string::npos) {
+    throw config_error(key_path,
+                       "is not host:port (value not shown: it holds an '@', as a URL with a "
+                       "password does); give host:port only, and the password as "
+                       "cache.remote.password or CACHE_REMOTE_PASSWORD");
+  }
+  reject(key_path, std::move(entry), remote_node_rule());
+}
+
 std::vector<std::string> parse_remote_node_list(std::string_view text,
                                                 const std::string& key_path) {
   if (trim_blanks(text).empty()) reject(key_path, std::string{text}, empty_node_list_rule());
@@ -235,7 +245,7 @@ std::vector<std::string> parse_remote_node_list(std::string_view text,
   std::vector<std::string> nodes;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     std::optional<std::string> node = parse_remote_node(entries[i]);
-    if (!node) reject(indexed_key_path(key_path, i), std::string{entries[i]}, remote_node_rule());
+    if (!node) reject_remote_node(indexed_key_path(key_path, i), std::string{entries[i]});
     nodes.push_back(std::move(*node));
   }
   return nodes;

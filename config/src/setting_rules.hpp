@@ -61,6 +61,9 @@ std::optional<std::string> parse_ip_address(std::string_view text);
 // not all digits, so that "256.0.0.1" is refused rather than looked up), the port 1 to 65535.
 // The text as written, blanks trimmed.
 std::optional<std::string> parse_remote_node(std::string_view text);
+// Refuses a bad entry of a node list against `key_path`, quoting it unless it holds an '@': a
+// URL such as redis://user:password@host:6379 pasted there must not put its password in a log.
+[[noreturn]] void reject_remote_node(const std::string& key_path, std::string entry);
 // The entries of "a:1, b:2" with blanks trimmed; an empty entry is kept, for the caller to refuse.
 std::vector<std::string_view> split_at_commas(std::string_view text);
 // The nodes of "a:1, b:2" (parse_remote_node's text of each). A bad entry is a config_error

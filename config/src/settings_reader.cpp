@@ -233,7 +233,7 @@ std::vector<std::string> read_remote_nodes(const setting_node& node, const std::
     const setting_node& item = node.items[i];
     std::optional<std::string> parsed;
     if (const auto text = scalar_text(item, text_only)) parsed = parse_remote_node(*text);
-    if (!parsed) reject(indexed_key_path(path, i), item.display(), remote_node_rule());
+    if (!parsed) reject_remote_node(indexed_key_path(path, i), item.display());
     nodes.push_back(std::move(*parsed));
   }
   return nodes;

@@ -1377,6 +1377,19 @@ INSTANTIATE_TEST_SUITE_P(
                           "cache: \"[{remote: {password: (not shown)}}]\" is not a table; use a "
                           "table with keys memory, disk, policy, eviction_threshold, resources, "
                           "metrics, remote"},
+        remote_error_case{"url_with_credentials_in_nodes", false,
+                          "cache: {remote: {nodes: [\"a:1\", "
+                          "\"redis://u:hunter2-Secret@redis:6379\"]}}",
+                          "cache.remote.nodes[1]",
+                          "cache.remote.nodes[1]: is not host:port (value not shown: it holds an "
+                          "'@', as a URL with a password does); give host:port only, and the "
+                          "password as cache.remote.password or CACHE_REMOTE_PASSWORD"},
+        remote_error_case{"url_with_credentials_in_node_string", true,
+                          "[cache.remote]\nnodes = \"redis://:hunter2-Secret@redis:6379\"",
+                          "cache.remote.nodes[0]",
+                          "cache.remote.nodes[0]: is not host:port (value not shown: it holds an "
+                          "'@', as a URL with a password does); give host:port only, and the "
+                          "password as cache.remote.password or CACHE_REMOTE_PASSWORD"},
         remote_error_case{"bad_neighbour", false,
                           "cache: {remote: {password: hunter2-Secret, mode: off}}",
                           "cache.remote.mode",
