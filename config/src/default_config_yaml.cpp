@@ -34,7 +34,7 @@ cache:
     enabled: true
     address: 127.0.0.1      # an IPv4 or IPv6 literal; 0.0.0.0 or :: for every interface
     port: 9464              # 0: any free port (serve logs the one it got)
-  remote:                   # the shared tier on Redis (Cluster or one server), after the disk
+  remote:                   # shared tier on Redis (Cluster or one server); no TLS yet
     enabled: false
     nodes: ["127.0.0.1:6379"]  # seed nodes, host:port; or one string "a:6379,b:6379"
     # user: larder          # ACL user and password (AUTH); none by default. Prefer the
