@@ -53,6 +53,23 @@ std::optional<remote_use> parse_remote_use(std::string_view name) noexcept {
   return std::nullopt;
 }
 
+std::string_view to_string(large_value_policy p) noexcept {
+  switch (p) {
+    case large_value_policy::chunk:
+      return "chunk";
+    case large_value_policy::skip:
+      return "skip";
+  }
+  return "unknown";
+}
+
+std::optional<large_value_policy> parse_large_value_policy(std::string_view name) noexcept {
+  for (const large_value_policy p : {large_value_policy::chunk, large_value_policy::skip}) {
+    if (equals_ignoring_case(name, to_string(p))) return p;
+  }
+  return std::nullopt;
+}
+
 std::optional<memory_policy> parse_memory_policy(std::string_view name) noexcept {
   for (const memory_policy p : all_memory_policies) {
     if (equals_ignoring_case(name, to_string(p))) return p;

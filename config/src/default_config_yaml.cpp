@@ -9,8 +9,9 @@ constexpr std::string_view default_yaml =
     R"(# larder configuration (built-in defaults: the seed document's values).
 # Sizes: a bare number is megabytes; or e.g. 512MB, 4GiB, 1.5G, 30% (of available memory; for
 # cache.disk.size and cache.resources.min_free_disk, of the filesystem holding cache.disk.path).
-# Durations: whole seconds, or e.g. 90s, 5m, 1h, 1d. The CACHE_MEMORY_SIZE, CACHE_DISK_SIZE and
-# CACHE_POLICY environment variables override this file.
+# Durations: whole seconds, or e.g. 90s, 5m, 1h, 1d (and 100ms for the remote tier). The
+# CACHE_MEMORY_SIZE, CACHE_DISK_SIZE, CACHE_POLICY, CACHE_REMOTE_NODES and CACHE_REMOTE_PASSWORD
+# environment variables override this file.
 cache:
   memory:
     size: 1000              # MB
@@ -33,6 +34,21 @@ cache:
     enabled: true
     address: 127.0.0.1      # an IPv4 or IPv6 literal; 0.0.0.0 or :: for every interface
     port: 9464              # 0: any free port (serve logs the one it got)
+  remote:                   # shared tier on Redis (Cluster or one server); no TLS yet
+    enabled: false
+    nodes: ["127.0.0.1:6379"]  # seed nodes, host:port; or one string "a:6379,b:6379"
+    # user: larder          # ACL user and password (AUTH); none by default. Prefer the
+    # password: ...         # CACHE_REMOTE_PASSWORD variable to writing the password here
+    key_prefix: larder      # first part of every Redis key: letters, digits, . _ -
+    mode: read_write        # read_write or read_only, for a cache opened alone
+    request_timeout: 100ms  # past it, a request counts as a miss
+    connect_timeout: 1s
+    connections_per_node: 2
+    max_value_size: 64MiB   # larger values are chunked or skipped, by large_values
+    large_values: chunk     # chunk or skip
+    chunk_size: 1MiB
+    breaker_failures: 5     # consecutive failures that stop asking Redis...
+    breaker_open_for: 5s    # ...for this long
 
 model_cache:
   size: 1024                # MB
@@ -40,6 +56,7 @@ model_cache:
   compression: true
   cleanup_policy: lru       # lru, fifo, time or size
   eviction: s3fifo          # memory order: lru, fifo, s3fifo, sieve or wtinylfu
+  remote: read_write        # with cache.remote enabled: read_write, read_only or off
 
 training_cache:
   size: 512                 # MB
@@ -47,6 +64,7 @@ training_cache:
   prefetch: 4
   cleanup_policy: fifo
   eviction: sieve
+  remote: read_write
 
 system_cache:
   size: 256                 # MB
@@ -54,6 +72,7 @@ system_cache:
   max_age: 86400            # seconds
   cleanup_policy: time
   eviction: s3fifo
+  remote: off
 
 logging:
   level: info               # trace, debug, info, warn, error, critical or off

@@ -14,6 +14,11 @@ constexpr const char* memory_size_variable = "CACHE_MEMORY_SIZE";
 constexpr const char* disk_size_variable = "CACHE_DISK_SIZE";
 constexpr const char* policy_variable = "CACHE_POLICY";
 constexpr const char* log_level_variable = "LARDER_LOG_LEVEL";
+// So that a password need not be written in a file (a Kubernetes Secret as an environment
+// variable, say); never quoted in an error, since any text is a valid password.
+constexpr const char* remote_password_variable = "CACHE_REMOTE_PASSWORD";
+// The seed nodes as "host:port,host:port": where a deployment learns its Redis addresses.
+constexpr const char* remote_nodes_variable = "CACHE_REMOTE_NODES";
 
 // The variable's value; nullopt when unset or empty, since `CACHE_POLICY=` in a compose file or
 // a shell script is the usual way to say "no override".
@@ -58,6 +63,14 @@ void apply_environment(cache_config& cfg, const getenv_function& getenv_fn,
     std::optional<std::string> level = parse_log_level(*value);
     if (!level) reject(log_level_variable, *value, log_level_rule());
     updated.logging.level = std::move(*level);
+  }
+
+  if (const auto value = variable(getenv_fn, remote_nodes_variable)) {
+    updated.remote.nodes = parse_remote_node_list(*value, remote_nodes_variable);
+  }
+
+  if (auto value = variable(getenv_fn, remote_password_variable)) {
+    updated.remote.password = std::move(*value);
   }
 
   cfg = std::move(updated);

@@ -31,7 +31,13 @@ void render(const setting_node& node, std::string& out) {
         out += separator;
         out += key;
         out += ": ";
-        render(value, out);
+        // A table quoted in an error (a [[cache.remote]] array, a misplaced block) must not
+        // carry a password into a log.
+        if (key == "password") {
+          out += "(not shown)";
+        } else {
+          render(value, out);
+        }
         separator = ", ";
       }
       out += '}';

@@ -32,7 +32,8 @@ struct setting_node {
   const setting_node* find(std::string_view key) const noexcept;
 
   // The node as an error message quotes it: a scalar's text; a table or list in a compact
-  // flow form (`{size: 1000, type: lru}`), cut short when long.
+  // flow form (`{size: 1000, type: lru}`), cut short when long. The value of a `password` key
+  // inside it is shown as `(not shown)`.
   std::string display() const;
 };
 

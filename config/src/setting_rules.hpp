@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <larder/config/size_parser.hpp>
 
@@ -33,6 +34,14 @@ setting_rule model_format_rule();
 setting_rule log_level_rule();
 setting_rule directory_rule();
 setting_rule ip_address_rule();
+setting_rule duration_ms_rule();
+setting_rule remote_node_rule();
+setting_rule remote_node_list_rule();
+setting_rule empty_node_list_rule();
+setting_rule key_prefix_rule();
+setting_rule remote_mode_rule();
+setting_rule remote_use_rule();
+setting_rule large_value_policy_rule();
 
 // true/false, yes/no, on/off, ignoring case, as YAML 1.1 reads booleans.
 std::optional<bool> parse_boolean(std::string_view text) noexcept;
@@ -47,6 +56,24 @@ std::optional<std::string> parse_model_format(std::string_view text);
 // An IPv4 literal in dotted-decimal form or an IPv6 literal, as inet_pton reads them (no host
 // names, brackets or zone ids); the text as written, blanks trimmed.
 std::optional<std::string> parse_ip_address(std::string_view text);
+// A Redis node's "host:port", blanks trimmed: the host an IPv4 literal, a bracketed IPv6 literal
+// ("[::1]:6379") or a DNS name (labels of letters, digits and '-', joined by '.'; the last label
+// not all digits, so that "256.0.0.1" is refused rather than looked up), the port 1 to 65535.
+// The text as written, blanks trimmed.
+std::optional<std::string> parse_remote_node(std::string_view text);
+// Refuses a bad entry of a node list against `key_path`, quoting it unless it holds an '@': a
+// URL such as redis://user:password@host:6379 pasted there must not put its password in a log.
+[[noreturn]] void reject_remote_node(const std::string& key_path, std::string entry);
+// The entries of "a:1, b:2" with blanks trimmed; an empty entry is kept, for the caller to refuse.
+std::vector<std::string_view> split_at_commas(std::string_view text);
+// The nodes of "a:1, b:2" (parse_remote_node's text of each). A bad entry is a config_error
+// against `key_path`[index], text with no entry at all one against `key_path`.
+std::vector<std::string> parse_remote_node_list(std::string_view text, const std::string& key_path);
+// "cache.remote.nodes" + 1 -> "cache.remote.nodes[1]" (entries count from 0).
+std::string indexed_key_path(std::string_view path, std::size_t index);
+// 1 to 64 of letters, digits, '.', '_' and '-'; never ':', '{' or '}', which would break the key
+// layout "<key_prefix>:<cache>:{<key hash>}".
+bool is_key_prefix(std::string_view text) noexcept;
 
 // The byte count `spec` stands for. A percentage takes its base from `base` (called only then)
 // and names it `base_name` in errors; a base that cannot be read, or a share of it below one

@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include <larder/config/config_error.hpp>
 #include <larder/config/duration_parser.hpp>
@@ -22,14 +23,14 @@ using key_list = std::span<const std::string_view>;
 constexpr std::string_view top_level_keys[] = {"cache", "model_cache", "training_cache",
                                                "system_cache", "logging"};
 constexpr std::string_view yaml_cache_keys[] = {
-    "memory", "disk", "policy", "eviction_threshold", "resources", "metrics"};
+    "memory", "disk", "policy", "eviction_threshold", "resources", "metrics", "remote"};
 constexpr std::string_view yaml_memory_keys[] = {"size", "type", "compression", "max_items",
                                                  "cleanup_interval"};
 constexpr std::string_view yaml_disk_keys[] = {"size", "path", "cleanup_interval", "use_mmap",
                                                "reinsertion"};
 constexpr std::string_view toml_cache_keys[] = {"memory_size",        "disk_size", "policy",
                                                 "eviction_threshold", "memory",    "disk",
-                                                "resources",          "metrics"};
+                                                "resources",          "metrics",   "remote"};
 constexpr std::string_view toml_memory_keys[] = {"max_items", "cleanup_interval", "compression"};
 constexpr std::string_view toml_disk_keys[] = {"path", "use_mmap", "cleanup_interval",
                                                "reinsertion"};
@@ -37,17 +38,30 @@ constexpr std::string_view toml_disk_keys[] = {"path", "use_mmap", "cleanup_inte
 constexpr std::string_view resources_keys[] = {"min_available_memory", "min_free_disk",
                                                "check_interval"};
 constexpr std::string_view metrics_keys[] = {"enabled", "address", "port"};
-constexpr std::string_view model_cache_keys[] = {"size", "format", "compression", "cleanup_policy",
-                                                 "eviction"};
-constexpr std::string_view training_cache_keys[] = {"size", "batch_buffer", "prefetch",
-                                                    "cleanup_policy", "eviction"};
-constexpr std::string_view system_cache_keys[] = {"size", "temp_dir", "max_age", "cleanup_policy",
-                                                  "eviction"};
+constexpr std::string_view remote_keys[] = {
+    "enabled",          "nodes",           "user",
+    "password",         "key_prefix",      "mode",
+    "request_timeout",  "connect_timeout", "connections_per_node",
+    "max_value_size",   "large_values",    "chunk_size",
+    "breaker_failures", "breaker_open_for"};
+constexpr std::string_view model_cache_keys[] = {"size",           "format",   "compression",
+                                                 "cleanup_policy", "eviction", "remote"};
+constexpr std::string_view training_cache_keys[] = {"size",           "batch_buffer", "prefetch",
+                                                    "cleanup_policy", "eviction",     "remote"};
+constexpr std::string_view system_cache_keys[] = {"size",           "temp_dir", "max_age",
+                                                  "cleanup_policy", "eviction", "remote"};
 constexpr std::string_view logging_keys[] = {"level"};
 
 constexpr std::uint32_t max_uint32 = std::numeric_limits<std::uint32_t>::max();
 constexpr std::uint64_t max_uint64 = std::numeric_limits<std::uint64_t>::max();
 constexpr std::uint64_t max_port = std::numeric_limits<std::uint16_t>::max();
+
+// Redis refuses a bulk string over proto-max-bulk-len, 512 MiB unless a server raises it. 4 KiB,
+// a page: below it a chunk costs more in request overhead than it carries.
+constexpr std::uint64_t min_chunk_size = 4 * 1024;
+constexpr std::uint64_t max_chunk_size = 512ull * 1024 * 1024;
+// The remote entry format records a value's size in 32 bits.
+constexpr std::uint64_t max_remote_value_size = std::numeric_limits<std::uint32_t>::max();
 
 std::string joined(key_list keys) {
   std::string out;
@@ -166,6 +180,98 @@ std::string read_log_level(const setting_node& node, const std::string& path) {
   reject(path, node.display(), log_level_rule());
 }
 
+std::chrono::milliseconds read_duration_ms(const setting_node& node, const std::string& path) {
+  if (const auto text = scalar_text(node, number_or_text)) {
+    if (const auto duration = parse_duration_ms(*text)) return *duration;
+  }
+  reject(path, node.display(), duration_ms_rule());
+}
+
+// A byte count of a value: absolute, since a percentage of memory says nothing about the size of
+// one value; at most `max`, at least `min`, `range` saying so in an error.
+std::uint64_t read_value_size(const setting_node& node, const std::string& path, std::uint64_t min,
+                              std::uint64_t max, const setting_rule& range) {
+  const size_spec size = read_size(node, path);
+  if (size.is_percentage()) {
+    reject(path, node.display(),
+           {"is a percentage, which a value size cannot be", "use an absolute size, e.g. 1MiB"});
+  }
+  if (size.bytes < min || size.bytes > max) reject(path, node.display(), range);
+  return size.bytes;
+}
+
+// A string as written, blanks kept; no value (YAML `user:`) is the empty string.
+std::optional<std::string> plain_text(const setting_node& node) {
+  if (node.shape == node_shape::scalar && node.type == scalar_type::null) return std::string{};
+  if (node.shape == node_shape::scalar &&
+      (node.type == scalar_type::untyped || node.type == scalar_type::string)) {
+    return node.text;
+  }
+  return std::nullopt;
+}
+
+std::string read_user(const setting_node& node, const std::string& path) {
+  if (auto text = plain_text(node)) return std::move(*text);
+  reject(path, node.display(), {"is not a string", "write the user name in quotes"});
+}
+
+// Never quotes the value: a password mistyped as a number is still most of a password.
+std::string read_password(const setting_node& node, const std::string& path) {
+  if (auto text = plain_text(node)) return std::move(*text);
+  throw config_error(path, "is not a string (value not shown); write the password in quotes");
+}
+
+std::vector<std::string> read_remote_nodes(const setting_node& node, const std::string& path) {
+  if (node.shape == node_shape::scalar && node.type == scalar_type::null) {
+    reject(path, node.display(), empty_node_list_rule());
+  }
+  if (const auto text = scalar_text(node, text_only)) return parse_remote_node_list(*text, path);
+  if (node.shape != node_shape::list) reject(path, node.display(), remote_node_list_rule());
+  if (node.items.empty()) reject(path, node.display(), empty_node_list_rule());
+  std::vector<std::string> nodes;
+  for (std::size_t i = 0; i < node.items.size(); ++i) {
+    const setting_node& item = node.items[i];
+    std::optional<std::string> parsed;
+    if (const auto text = scalar_text(item, text_only)) parsed = parse_remote_node(*text);
+    if (!parsed) reject_remote_node(indexed_key_path(path, i), item.display());
+    nodes.push_back(std::move(*parsed));
+  }
+  return nodes;
+}
+
+std::string read_key_prefix(const setting_node& node, const std::string& path) {
+  if (const auto text = scalar_text(node, text_only)) {
+    if (is_key_prefix(*text)) return std::string{*text};
+  }
+  reject(path, node.display(), key_prefix_rule());
+}
+
+remote_use read_remote_mode(const setting_node& node, const std::string& path) {
+  if (const auto text = scalar_text(node, text_only)) {
+    if (const auto use = parse_remote_use(*text)) {
+      if (*use != remote_use::off) return *use;
+      reject(path, node.display(),
+             {"is not a mode: to turn the remote tier off, set cache.remote.enabled to false",
+              remote_mode_rule().accepted});
+    }
+  }
+  reject(path, node.display(), remote_mode_rule());
+}
+
+remote_use read_remote_use(const setting_node& node, const std::string& path) {
+  if (const auto text = scalar_text(node, text_only)) {
+    if (const auto use = parse_remote_use(*text)) return *use;
+  }
+  reject(path, node.display(), remote_use_rule());
+}
+
+large_value_policy read_large_value_policy(const setting_node& node, const std::string& path) {
+  if (const auto text = scalar_text(node, text_only)) {
+    if (const auto policy = parse_large_value_policy(*text)) return *policy;
+  }
+  reject(path, node.display(), large_value_policy_rule());
+}
+
 std::string read_ip_address(const setting_node& node, const std::string& path) {
   if (const auto text = scalar_text(node, text_only)) {
     if (auto address = parse_ip_address(*text)) return std::move(*address);
@@ -257,6 +363,7 @@ class settings_reader {
     });
     cache.with("resources", [&](const auto& n, const auto& p) { read_resources(n, p); });
     cache.with("metrics", [&](const auto& n, const auto& p) { read_metrics(n, p); });
+    cache.with("remote", [&](const auto& n, const auto& p) { read_remote(n, p); });
   }
 
   void read_toml_cache(const setting_node& node, const std::string& path) {
@@ -277,6 +384,7 @@ class settings_reader {
     });
     cache.with("resources", [&](const auto& n, const auto& p) { read_resources(n, p); });
     cache.with("metrics", [&](const auto& n, const auto& p) { read_metrics(n, p); });
+    cache.with("remote", [&](const auto& n, const auto& p) { read_remote(n, p); });
   }
 
   // The memory keys both forms share; a key the form does not accept never reaches here.
@@ -329,6 +437,47 @@ class settings_reader {
     });
   }
 
+  void read_remote(const setting_node& node, const std::string& path) {
+    const settings_table remote{node, path, remote_keys};
+    remote_config& r = cfg_.remote;
+    remote.with("enabled", [&](const auto& n, const auto& p) { r.enabled = read_boolean(n, p); });
+    remote.with("nodes", [&](const auto& n, const auto& p) { r.nodes = read_remote_nodes(n, p); });
+    remote.with("user", [&](const auto& n, const auto& p) { r.user = read_user(n, p); });
+    remote.with("password",
+                [&](const auto& n, const auto& p) { r.password = read_password(n, p); });
+    remote.with("key_prefix",
+                [&](const auto& n, const auto& p) { r.key_prefix = read_key_prefix(n, p); });
+    remote.with("mode", [&](const auto& n, const auto& p) { r.mode = read_remote_mode(n, p); });
+    remote.with("request_timeout",
+                [&](const auto& n, const auto& p) { r.request_timeout = read_duration_ms(n, p); });
+    remote.with("connect_timeout",
+                [&](const auto& n, const auto& p) { r.connect_timeout = read_duration_ms(n, p); });
+    remote.with("connections_per_node", [&](const auto& n, const auto& p) {
+      r.connections_per_node = static_cast<std::uint32_t>(read_count(n, p, 1, 64, "2"));
+    });
+    remote.with("max_value_size", [&](const auto& n, const auto& p) {
+      r.max_value_size =
+          read_value_size(n, p, 1, max_remote_value_size,
+                          {"is over 4GiB - 1 byte, the largest value the remote entry format "
+                           "records",
+                           "use e.g. 64MiB"});
+    });
+    remote.with("large_values", [&](const auto& n, const auto& p) {
+      r.large_values = read_large_value_policy(n, p);
+    });
+    remote.with("chunk_size", [&](const auto& n, const auto& p) {
+      r.chunk_size = read_value_size(
+          n, p, min_chunk_size, max_chunk_size,
+          {"is not a size from 4KiB to 512MiB (the largest Redis bulk string by default)",
+           "use e.g. 1MiB"});
+    });
+    remote.with("breaker_failures", [&](const auto& n, const auto& p) {
+      r.breaker_failures = static_cast<std::uint32_t>(read_count(n, p, 1, 1000, "5"));
+    });
+    remote.with("breaker_open_for",
+                [&](const auto& n, const auto& p) { r.breaker_open_for = read_duration_ms(n, p); });
+  }
+
   void read_model_cache(const setting_node& node, const std::string& path) {
     const settings_table model{node, path, model_cache_keys};
     model.with("size", [&](const auto& n, const auto& p) {
@@ -345,6 +494,9 @@ class settings_reader {
     });
     model.with("eviction", [&](const auto& n, const auto& p) {
       cfg_.model_cache.eviction = read_memory_policy(n, p);
+    });
+    model.with("remote", [&](const auto& n, const auto& p) {
+      cfg_.model_cache.remote = read_remote_use(n, p);
     });
   }
 
@@ -367,6 +519,9 @@ class settings_reader {
     training.with("eviction", [&](const auto& n, const auto& p) {
       cfg_.training_cache.eviction = read_memory_policy(n, p);
     });
+    training.with("remote", [&](const auto& n, const auto& p) {
+      cfg_.training_cache.remote = read_remote_use(n, p);
+    });
   }
 
   void read_system_cache(const setting_node& node, const std::string& path) {
@@ -385,6 +540,9 @@ class settings_reader {
     });
     system.with("eviction", [&](const auto& n, const auto& p) {
       cfg_.system_cache.eviction = read_memory_policy(n, p);
+    });
+    system.with("remote", [&](const auto& n, const auto& p) {
+      cfg_.system_cache.remote = read_remote_use(n, p);
     });
   }
 

@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -13,6 +14,7 @@
 namespace larder {
 namespace {
 
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr std::uint64_t mb = 1000 * 1000;
@@ -29,6 +31,27 @@ config_error error_from(Load load) {
   }
   ADD_FAILURE() << "no config_error thrown";
   return config_error{"", ""};
+}
+
+// The remote tier is off until a file turns it on; the system cache never uses it by default.
+void expect_remote_defaults(const cache_config& cfg) {
+  EXPECT_FALSE(cfg.remote.enabled);
+  EXPECT_EQ(cfg.remote.nodes, std::vector<std::string>{"127.0.0.1:6379"});
+  EXPECT_EQ(cfg.remote.user, "");
+  EXPECT_EQ(cfg.remote.password, "");
+  EXPECT_EQ(cfg.remote.key_prefix, "larder");
+  EXPECT_EQ(cfg.remote.mode, remote_use::read_write);
+  EXPECT_EQ(cfg.remote.request_timeout, milliseconds{100});
+  EXPECT_EQ(cfg.remote.connect_timeout, milliseconds{1000});
+  EXPECT_EQ(cfg.remote.connections_per_node, 2u);
+  EXPECT_EQ(cfg.remote.max_value_size, 64 * mib);
+  EXPECT_EQ(cfg.remote.large_values, large_value_policy::chunk);
+  EXPECT_EQ(cfg.remote.chunk_size, 1 * mib);
+  EXPECT_EQ(cfg.remote.breaker_failures, 5u);
+  EXPECT_EQ(cfg.remote.breaker_open_for, milliseconds{5000});
+  EXPECT_EQ(cfg.model_cache.remote, remote_use::read_write);
+  EXPECT_EQ(cfg.training_cache.remote, remote_use::read_write);
+  EXPECT_EQ(cfg.system_cache.remote, remote_use::off);
 }
 
 void expect_seed_defaults(const cache_config& cfg) {
@@ -65,6 +88,7 @@ void expect_seed_defaults(const cache_config& cfg) {
   EXPECT_EQ(cfg.system_cache.max_age, seconds{86400});
   EXPECT_EQ(cfg.system_cache.policy, cleanup_policy::time);
   EXPECT_EQ(cfg.logging.level, "info");
+  expect_remote_defaults(cfg);
 }
 
 // A host whose every figure fails the test if asked: documents without percentages must not
@@ -112,6 +136,20 @@ TEST(default_config, printed_text_is_a_complete_config_document) {
                           "enabled:",
                           "address:",
                           "port:",
+                          "remote:",
+                          "nodes:",
+                          "user:",
+                          "password:",
+                          "key_prefix:",
+                          "mode:",
+                          "request_timeout:",
+                          "connect_timeout:",
+                          "connections_per_node:",
+                          "max_value_size:",
+                          "large_values:",
+                          "chunk_size:",
+                          "breaker_failures:",
+                          "breaker_open_for:",
                           "model_cache:",
                           "format:",
                           "cleanup_policy:",
@@ -702,7 +740,7 @@ INSTANTIATE_TEST_SUITE_P(
                        "off"},
         bad_value_case{"cache_not_a_table", false, "cache: 5", "cache", "5",
                        "is not a table; use a table with keys memory, disk, policy, "
-                       "eviction_threshold, resources, metrics"},
+                       "eviction_threshold, resources, metrics, remote"},
         bad_value_case{"memory_not_a_table", false, "cache: {memory: big}", "cache.memory", "big",
                        "is not a table; use a table with keys size, type, compression, "
                        "max_items, cleanup_interval"},
@@ -801,10 +839,10 @@ INSTANTIATE_TEST_SUITE_P(
         unknown_key_case{"yaml_top", false, "cahce: {}", "cahce",
                          "cache, model_cache, training_cache, system_cache, logging"},
         unknown_key_case{"yaml_cache", false, "cache: {memroy: {size: 1}}", "cache.memroy",
-                         "memory, disk, policy, eviction_threshold, resources, metrics"},
+                         "memory, disk, policy, eviction_threshold, resources, metrics, remote"},
         unknown_key_case{"yaml_cache_toml_key", false, "cache: {memory_size: 4GB}",
                          "cache.memory_size",
-                         "memory, disk, policy, eviction_threshold, resources, metrics"},
+                         "memory, disk, policy, eviction_threshold, resources, metrics, remote"},
         unknown_key_case{"yaml_resources", false, "cache: {resources: {min_memory: 1GB}}",
                          "cache.resources.min_memory",
                          "min_available_memory, min_free_disk, check_interval"},
@@ -815,18 +853,18 @@ INSTANTIATE_TEST_SUITE_P(
         unknown_key_case{"yaml_disk", false, "cache: {disk: {pth: x}}", "cache.disk.pth",
                          "size, path, cleanup_interval, use_mmap, reinsertion"},
         unknown_key_case{"yaml_model_cache", false, "model_cache: {fmt: x}", "model_cache.fmt",
-                         "size, format, compression, cleanup_policy, eviction"},
+                         "size, format, compression, cleanup_policy, eviction, remote"},
         unknown_key_case{"yaml_training_cache", false, "training_cache: {prefetchh: 1}",
                          "training_cache.prefetchh",
-                         "size, batch_buffer, prefetch, cleanup_policy, eviction"},
+                         "size, batch_buffer, prefetch, cleanup_policy, eviction, remote"},
         unknown_key_case{"yaml_system_cache", false, "system_cache: {tmp: x}", "system_cache.tmp",
-                         "size, temp_dir, max_age, cleanup_policy, eviction"},
+                         "size, temp_dir, max_age, cleanup_policy, eviction, remote"},
         unknown_key_case{"yaml_logging", false, "logging: {lvl: info}", "logging.lvl", "level"},
         unknown_key_case{"toml_top", true, "[caches]\npolicy = \"lru\"", "caches",
                          "cache, model_cache, training_cache, system_cache, logging"},
         unknown_key_case{"toml_cache", true, "[cache]\nmemroy_size = \"1GB\"", "cache.memroy_size",
                          "memory_size, disk_size, policy, eviction_threshold, memory, disk, "
-                         "resources, metrics"},
+                         "resources, metrics, remote"},
         unknown_key_case{"toml_resources", true, "[cache.resources]\ninterval = 10",
                          "cache.resources.interval",
                          "min_available_memory, min_free_disk, check_interval"},
@@ -838,7 +876,7 @@ INSTANTIATE_TEST_SUITE_P(
                          "path, use_mmap, cleanup_interval, reinsertion"},
         unknown_key_case{"toml_profile", true, "[training_cache]\nbatch = 1",
                          "training_cache.batch",
-                         "size, batch_buffer, prefetch, cleanup_policy, eviction"},
+                         "size, batch_buffer, prefetch, cleanup_policy, eviction, remote"},
         unknown_key_case{"toml_logging", true, "[logging]\nfile = \"x\"", "logging.file", "level"}),
     [](const auto& info) { return std::string{info.param.name}; });
 
@@ -847,8 +885,517 @@ TEST(unknown_key, message_matches_the_design_example) {
   EXPECT_STREQ(
       e.what(),
       "cache.memroy: unknown key; accepted keys: memory, disk, policy, eviction_threshold, "
-      "resources, metrics");
+      "resources, metrics, remote");
 }
+
+// The remote tier's block (issue 9): every key in both forms, the forms of nodes, and the
+// profiles' own `remote:`.
+
+TEST(remote_config, absent_block_keeps_the_defaults) {
+  const cache_config cfg =
+      parse_yaml_config("cache: {metrics: {port: 0}}\nmodel_cache: {eviction: lru}\n");
+  expect_remote_defaults(cfg);
+  EXPECT_EQ(parse_toml_config("[cache.metrics]\nport = 0\n").remote, remote_config{});
+}
+
+TEST(remote_config, yaml_block_sets_every_key) {
+  const cache_config cfg = parse_yaml_config(R"(
+cache:
+  remote:
+    enabled: true
+    nodes: ["10.0.0.1:6379", "redis-2.internal:7000", "[::1]:6380"]
+    user: trainer
+    password: "s3cret pw"
+    key_prefix: team-a.v2_x
+    mode: read_only
+    request_timeout: 250ms
+    connect_timeout: 2s
+    connections_per_node: 8
+    max_value_size: 16MiB
+    large_values: skip
+    chunk_size: 256KiB
+    breaker_failures: 10
+    breaker_open_for: 1m
+)",
+                                             "<yaml>", host_that_must_not_be_asked());
+  const remote_config& r = cfg.remote;
+  EXPECT_TRUE(r.enabled);
+  EXPECT_EQ(r.nodes,
+            (std::vector<std::string>{"10.0.0.1:6379", "redis-2.internal:7000", "[::1]:6380"}));
+  EXPECT_EQ(r.user, "trainer");
+  EXPECT_EQ(r.password, "s3cret pw");
+  EXPECT_EQ(r.key_prefix, "team-a.v2_x");
+  EXPECT_EQ(r.mode, remote_use::read_only);
+  EXPECT_EQ(r.request_timeout, milliseconds{250});
+  EXPECT_EQ(r.connect_timeout, milliseconds{2000});
+  EXPECT_EQ(r.connections_per_node, 8u);
+  EXPECT_EQ(r.max_value_size, 16 * mib);
+  EXPECT_EQ(r.large_values, large_value_policy::skip);
+  EXPECT_EQ(r.chunk_size, 256u * 1024);
+  EXPECT_EQ(r.breaker_failures, 10u);
+  EXPECT_EQ(r.breaker_open_for, milliseconds{60'000});
+  cache_config rest = cfg;
+  rest.remote = remote_config{};
+  EXPECT_EQ(rest, default_config()) << "the block changes nothing outside cache.remote";
+}
+
+TEST(remote_config, toml_table_sets_every_key) {
+  const cache_config cfg = parse_toml_config(R"(
+[cache.remote]
+enabled = true
+nodes = ["10.0.0.1:6379", "10.0.0.2:6379"]
+user = "trainer"
+password = "hunter2"
+key_prefix = "larder-prod"
+mode = "read_write"
+request_timeout = "50ms"
+connect_timeout = 3
+connections_per_node = 64
+max_value_size = "2GiB"
+large_values = "chunk"
+chunk_size = "512MiB"
+breaker_failures = 1000
+breaker_open_for = "500ms"
+)",
+                                             "<toml>", host_that_must_not_be_asked());
+  const remote_config& r = cfg.remote;
+  EXPECT_TRUE(r.enabled);
+  EXPECT_EQ(r.nodes, (std::vector<std::string>{"10.0.0.1:6379", "10.0.0.2:6379"}));
+  EXPECT_EQ(r.user, "trainer");
+  EXPECT_EQ(r.password, "hunter2");
+  EXPECT_EQ(r.key_prefix, "larder-prod");
+  EXPECT_EQ(r.mode, remote_use::read_write);
+  EXPECT_EQ(r.request_timeout, milliseconds{50});
+  EXPECT_EQ(r.connect_timeout, milliseconds{3000});
+  EXPECT_EQ(r.connections_per_node, 64u);
+  EXPECT_EQ(r.max_value_size, 2 * gib);
+  EXPECT_EQ(r.large_values, large_value_policy::chunk);
+  EXPECT_EQ(r.chunk_size, 512 * mib);
+  EXPECT_EQ(r.breaker_failures, 1000u);
+  EXPECT_EQ(r.breaker_open_for, milliseconds{500});
+}
+
+TEST(remote_config, value_sizes_at_their_limits) {
+  // 4GiB itself is refused (see remote_error); the largest accepted is 4GiB - 1 byte.
+  EXPECT_EQ(
+      parse_toml_config("[cache.remote]\nmax_value_size = \"4294967295B\"\n").remote.max_value_size,
+      4 * gib - 1);
+  EXPECT_EQ(parse_toml_config("[cache.remote]\nchunk_size = \"4KiB\"\n").remote.chunk_size, 4096u);
+}
+
+TEST(remote_config, nodes_may_be_one_comma_separated_string) {
+  EXPECT_EQ(
+      parse_yaml_config("cache: {remote: {nodes: \"10.0.0.1:6379, 10.0.0.2:6379\"}}").remote.nodes,
+      (std::vector<std::string>{"10.0.0.1:6379", "10.0.0.2:6379"}));
+  EXPECT_EQ(parse_yaml_config("cache: {remote: {nodes: redis:6379}}").remote.nodes,
+            std::vector<std::string>{"redis:6379"});
+  EXPECT_EQ(parse_toml_config("[cache.remote]\nnodes = \"a.b:1,[fe80::1]:65535\"\n").remote.nodes,
+            (std::vector<std::string>{"a.b:1", "[fe80::1]:65535"}));
+}
+
+TEST(remote_config, words_ignore_case_and_durations_take_every_unit) {
+  const cache_config cfg = parse_yaml_config(
+      "cache: {remote: {mode: READ_ONLY, large_values: Skip, request_timeout: 1, "
+      "connect_timeout: 1h, breaker_open_for: 1d}}");
+  EXPECT_EQ(cfg.remote.mode, remote_use::read_only);
+  EXPECT_EQ(cfg.remote.large_values, large_value_policy::skip);
+  EXPECT_EQ(cfg.remote.request_timeout, milliseconds{1000}) << "a bare number is seconds";
+  EXPECT_EQ(cfg.remote.connect_timeout, milliseconds{3'600'000});
+  EXPECT_EQ(cfg.remote.breaker_open_for, milliseconds{86'400'000});
+}
+
+TEST(remote_config, empty_user_and_password_mean_none) {
+  const cache_config cfg = parse_yaml_config("cache: {remote: {user: , password: \"\"}}");
+  EXPECT_EQ(cfg.remote.user, "");
+  EXPECT_EQ(cfg.remote.password, "");
+  EXPECT_EQ(parse_yaml_config("cache:\n  remote:\n    password:\n").remote.password, "");
+}
+
+TEST(remote_config, password_is_kept_as_written) {
+  EXPECT_EQ(parse_yaml_config("cache: {remote: {password: \" a:b{c} \"}}").remote.password,
+            " a:b{c} ");
+  EXPECT_EQ(parse_yaml_config("cache: {remote: {password: 12345}}").remote.password, "12345")
+      << "YAML leaves scalars untyped";
+}
+
+TEST(remote_config, profiles_say_how_they_use_the_tier_in_yaml) {
+  const cache_config cfg = parse_yaml_config(R"(
+model_cache: {remote: read_only}
+training_cache: {remote: "off"}
+system_cache: {remote: read_write}
+)");
+  EXPECT_EQ(cfg.model_cache.remote, remote_use::read_only);
+  EXPECT_EQ(cfg.training_cache.remote, remote_use::off);
+  EXPECT_EQ(cfg.system_cache.remote, remote_use::read_write);
+  EXPECT_EQ(parse_yaml_config("training_cache:\n  remote: off\n").training_cache.remote,
+            remote_use::off)
+      << "an unquoted off is the word, not YAML 1.1's boolean";
+}
+
+TEST(remote_config, profiles_say_how_they_use_the_tier_in_toml) {
+  const cache_config cfg = parse_toml_config(R"(
+[model_cache]
+remote = "off"
+[training_cache]
+remote = "read_only"
+[system_cache]
+remote = "read_write"
+)");
+  EXPECT_EQ(cfg.model_cache.remote, remote_use::off);
+  EXPECT_EQ(cfg.training_cache.remote, remote_use::read_only);
+  EXPECT_EQ(cfg.system_cache.remote, remote_use::read_write);
+}
+
+// A bad remote setting and the exact message it must produce.
+struct remote_error_case {
+  const char* name;
+  bool toml;
+  const char* document;
+  const char* key_path;
+  const char* what;
+};
+
+void PrintTo(const remote_error_case& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class remote_error : public ::testing::TestWithParam<remote_error_case> {};
+
+TEST_P(remote_error, is_refused_with_the_exact_message) {
+  const remote_error_case& c = GetParam();
+  const config_error e = error_from([&] {
+    if (c.toml) {
+      parse_toml_config(c.document, "<toml>", host_that_must_not_be_asked());
+    } else {
+      parse_yaml_config(c.document, "<yaml>", host_that_must_not_be_asked());
+    }
+  });
+  EXPECT_EQ(e.key_path(), c.key_path);
+  EXPECT_EQ(std::string{e.what()}, c.what);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    yaml, remote_error,
+    ::testing::Values(
+        remote_error_case{"enabled", false, "cache: {remote: {enabled: maybe}}",
+                          "cache.remote.enabled",
+                          R"(cache.remote.enabled: "maybe" is not a boolean; use true or false)"},
+        remote_error_case{"node_port_too_big", false,
+                          "cache: {remote: {nodes: [\"127.0.0.1:6379\", \"localhost:99999\"]}}",
+                          "cache.remote.nodes[1]",
+                          "cache.remote.nodes[1]: \"localhost:99999\" is not host:port with a "
+                          "port from 1 to 65535; use e.g. 127.0.0.1:6379, redis-1.internal:6379 "
+                          "or [::1]:6379"},
+        remote_error_case{"node_port_zero", false, "cache: {remote: {nodes: [\"redis:0\"]}}",
+                          "cache.remote.nodes[0]",
+                          "cache.remote.nodes[0]: \"redis:0\""
+                          " is not host:port with a port from 1 to "
+                          "65535; use e.g. 127.0.0.1:6379, "
+                          "redis-1.internal:6379 or [::1]:6379"},
+        remote_error_case{"node_without_port", false, "cache: {remote: {nodes: [redis]}}",
+                          "cache.remote.nodes[0]",
+                          "cache.remote.nodes[0]: \"redis\" is not host:port with a port from 1 "
+                          "to 65535; use e.g. 127.0.0.1:6379, redis-1.internal:6379 or "
+                          "[::1]:6379"},
+        remote_error_case{"node_without_host", false, "cache: {remote: {nodes: [\":6379\"]}}",
+                          "cache.remote.nodes[0]",
+                          "cache.remote.nodes[0]: \":6379\" is not host:port with a port from 1 "
+                          "to 65535; use e.g. 127.0.0.1:6379, redis-1.internal:6379 or "
+                          "[::1]:6379"},
+        remote_error_case{"node_ipv6_unbracketed", false,
+                          "cache: {remote: {nodes: [\"::1:6379\"]}}", "cache.remote.nodes[0]",
+                          "cache.remote.nodes[0]: \"::1:6379\" is not host:port with a port from "
+                          "1 to 65535; use e.g. 127.0.0.1:6379, redis-1.internal:6379 or "
+                          "[::1]:6379"},
+        remote_error_case{"node_bad_ipv4", false, "cache: {remote: {nodes: [\"256.0.0.1:6379\"]}}",
+                          "cache.remote.nodes[0]",
+                          "cache.remote.nodes[0]: \"256.0.0.1:6379\" is not host:port with a port "
+                          "from 1 to 65535; use e.g. 127.0.0.1:6379, redis-1.internal:6379 or "
+                          "[::1]:6379"},
+        remote_error_case{"node_underscore", false, "cache: {remote: {nodes: [\"redis_1:6379\"]}}",
+                          "cache.remote.nodes[0]",
+                          "cache.remote.nodes[0]: \"redis_1:6379\" is not host:port with a port "
+                          "from 1 to 65535; use e.g. 127.0.0.1:6379, redis-1.internal:6379 or "
+                          "[::1]:6379"},
+        remote_error_case{"node_in_comma_string", false,
+                          "cache: {remote: {nodes: \"a:1, b:2,, c:3\"}}", "cache.remote.nodes[2]",
+                          "cache.remote.nodes[2]: \"\" is not host:port with a port from 1 to "
+                          "65535; use e.g. 127.0.0.1:6379, redis-1.internal:6379 or [::1]:6379"},
+        remote_error_case{"node_a_table", false, "cache: {remote: {nodes: [{host: a}]}}",
+                          "cache.remote.nodes[0]",
+                          "cache.remote.nodes[0]: \"{host: a}\" is not host:port with a port "
+                          "from 1 to 65535; use e.g. 127.0.0.1:6379, redis-1.internal:6379 or "
+                          "[::1]:6379"},
+        remote_error_case{"nodes_empty_list", false, "cache: {remote: {nodes: []}}",
+                          "cache.remote.nodes",
+                          "cache.remote.nodes: \"[]\" names no node; give at least one "
+                          "host:port, e.g. 127.0.0.1:6379"},
+        remote_error_case{"nodes_null", false, "cache:\n  remote:\n    nodes:\n",
+                          "cache.remote.nodes",
+                          "cache.remote.nodes: \"\" names no node; give at least one host:port, "
+                          "e.g. 127.0.0.1:6379"},
+        remote_error_case{"nodes_empty_string", false, "cache: {remote: {nodes: \" \"}}",
+                          "cache.remote.nodes",
+                          "cache.remote.nodes: \"\" names no node; give at least one host:port, "
+                          "e.g. 127.0.0.1:6379"},
+        remote_error_case{"nodes_a_table", false, "cache: {remote: {nodes: {a: 1}}}",
+                          "cache.remote.nodes",
+                          "cache.remote.nodes: \"{a: 1}\" is not a list of host:port; use e.g. "
+                          "[\"10.0.0.1:6379\", \"10.0.0.2:6379\"] or "
+                          "\"10.0.0.1:6379,10.0.0.2:6379\""},
+        remote_error_case{"user_a_list", false, "cache: {remote: {user: [a]}}", "cache.remote.user",
+                          "cache.remote.user: \"[a]\" is not a string; write the user name in "
+                          "quotes"},
+        remote_error_case{"key_prefix_colon", false, "cache: {remote: {key_prefix: \"a:b\"}}",
+                          "cache.remote.key_prefix",
+                          "cache.remote.key_prefix: \"a:b\" is not a key prefix; use 1 to 64 "
+                          "letters, digits, '.', '_' or '-', e.g. larder"},
+        remote_error_case{"key_prefix_brace", false, "cache: {remote: {key_prefix: \"a{b}\"}}",
+                          "cache.remote.key_prefix",
+                          "cache.remote.key_prefix: \"a{b}\" is not a key prefix; use 1 to 64 "
+                          "letters, digits, '.', '_' or '-', e.g. larder"},
+        remote_error_case{"key_prefix_empty", false, "cache: {remote: {key_prefix: \"\"}}",
+                          "cache.remote.key_prefix",
+                          "cache.remote.key_prefix: \"\" is not a key prefix; use 1 to 64 "
+                          "letters, digits, '.', '_' or '-', e.g. larder"},
+        remote_error_case{
+            "key_prefix_65_chars", false,
+            "cache: {remote: {key_prefix: "
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}}",
+            "cache.remote.key_prefix",
+            "cache.remote.key_prefix: "
+            "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" is "
+            "not a key prefix; use 1 to 64 letters, digits, '.', '_' or '-', e.g. "
+            "larder"},
+        remote_error_case{"mode_off", false, "cache: {remote: {mode: off}}", "cache.remote.mode",
+                          "cache.remote.mode: \"off\" is not a mode: to turn the remote tier off, "
+                          "set cache.remote.enabled to false; accepted: read_write, read_only"},
+        remote_error_case{"mode_word", false, "cache: {remote: {mode: write_only}}",
+                          "cache.remote.mode",
+                          "cache.remote.mode: \"write_only\" is not a remote mode; accepted: "
+                          "read_write, read_only"},
+        remote_error_case{"request_timeout_zero", false, "cache: {remote: {request_timeout: 0ms}}",
+                          "cache.remote.request_timeout",
+                          "cache.remote.request_timeout: \"0ms\" is not a duration; use whole "
+                          "seconds or e.g. 100ms, 2s, 1m"},
+        remote_error_case{"request_timeout_fraction", false,
+                          "cache: {remote: {request_timeout: 0.5s}}",
+                          "cache.remote.request_timeout",
+                          "cache.remote.request_timeout: \"0.5s\" is not a duration; use whole "
+                          "seconds or e.g. 100ms, 2s, 1m"},
+        remote_error_case{"connect_timeout_unit", false, "cache: {remote: {connect_timeout: 1us}}",
+                          "cache.remote.connect_timeout",
+                          "cache.remote.connect_timeout: \"1us\" is not a duration; use whole "
+                          "seconds or e.g. 100ms, 2s, 1m"},
+        remote_error_case{"connections_zero", false, "cache: {remote: {connections_per_node: 0}}",
+                          "cache.remote.connections_per_node",
+                          "cache.remote.connections_per_node: \"0\" is not a whole number from 1 "
+                          "to 64; use e.g. 2"},
+        remote_error_case{"connections_65", false, "cache: {remote: {connections_per_node: 65}}",
+                          "cache.remote.connections_per_node",
+                          "cache.remote.connections_per_node: \"65\" is not a whole number from 1 "
+                          "to 64; use e.g. 2"},
+        remote_error_case{"max_value_size_percentage", false,
+                          "cache: {remote: {max_value_size: 30%}}", "cache.remote.max_value_size",
+                          "cache.remote.max_value_size: \"30%\" is a percentage, which a value "
+                          "size cannot be; use an absolute size, e.g. 1MiB"},
+        remote_error_case{"max_value_size_4gib", false, "cache: {remote: {max_value_size: 4GiB}}",
+                          "cache.remote.max_value_size",
+                          "cache.remote.max_value_size: \"4GiB\" is over 4GiB - 1 byte, the "
+                          "largest value the remote entry format records; use e.g. 64MiB"},
+        remote_error_case{"max_value_size_word", false, "cache: {remote: {max_value_size: big}}",
+                          "cache.remote.max_value_size",
+                          "cache.remote.max_value_size: \"big\" is not a size; use e.g. 512MB, "
+                          "4GiB or 30%"},
+        remote_error_case{"chunk_size_percentage", false, "cache: {remote: {chunk_size: 1%}}",
+                          "cache.remote.chunk_size",
+                          "cache.remote.chunk_size: \"1%\" is a percentage, which a value size "
+                          "cannot be; use an absolute size, e.g. 1MiB"},
+        remote_error_case{"chunk_size_too_small", false, "cache: {remote: {chunk_size: 4095B}}",
+                          "cache.remote.chunk_size",
+                          "cache.remote.chunk_size: \"4095B\" is not a size from 4KiB to 512MiB "
+                          "(the largest Redis bulk string by default); use e.g. 1MiB"},
+        remote_error_case{"chunk_size_too_big", false, "cache: {remote: {chunk_size: 1GB}}",
+                          "cache.remote.chunk_size",
+                          "cache.remote.chunk_size: \"1GB\" is not a size from 4KiB to 512MiB "
+                          "(the largest Redis bulk string by default); use e.g. 1MiB"},
+        remote_error_case{"large_values", false, "cache: {remote: {large_values: split}}",
+                          "cache.remote.large_values",
+                          "cache.remote.large_values: \"split\" is not a large-value policy; "
+                          "accepted: chunk, skip"},
+        remote_error_case{"breaker_failures_zero", false, "cache: {remote: {breaker_failures: 0}}",
+                          "cache.remote.breaker_failures",
+                          "cache.remote.breaker_failures: \"0\" is not a whole number from 1 to "
+                          "1000; use e.g. 5"},
+        remote_error_case{"breaker_failures_1001", false,
+                          "cache: {remote: {breaker_failures: 1001}}",
+                          "cache.remote.breaker_failures",
+                          "cache.remote.breaker_failures: \"1001\" is not a whole number from 1 to "
+                          "1000; use e.g. 5"},
+        remote_error_case{"breaker_open_for_negative", false,
+                          "cache: {remote: {breaker_open_for: -5s}}",
+                          "cache.remote.breaker_open_for",
+                          "cache.remote.breaker_open_for: \"-5s\" is not a duration; use whole "
+                          "seconds or e.g. 100ms, 2s, 1m"},
+        remote_error_case{"remote_not_a_table", false, "cache: {remote: redis:6379}",
+                          "cache.remote",
+                          "cache.remote: \"redis:6379\" is not a table; use a table with keys "
+                          "enabled, nodes, user, password, key_prefix, mode, request_timeout, "
+                          "connect_timeout, connections_per_node, max_value_size, large_values, "
+                          "chunk_size, breaker_failures, breaker_open_for"},
+        remote_error_case{"unknown_key", false, "cache: {remote: {host: redis}}",
+                          "cache.remote.host",
+                          "cache.remote.host: unknown key; accepted keys: enabled, nodes, user, "
+                          "password, key_prefix, mode, request_timeout, connect_timeout, "
+                          "connections_per_node, max_value_size, large_values, chunk_size, "
+                          "breaker_failures, breaker_open_for"},
+        remote_error_case{"profile_remote", false, "model_cache: {remote: yes}",
+                          "model_cache.remote",
+                          "model_cache.remote: \"yes\" is not a remote use; accepted: read_write, "
+                          "read_only, off"}),
+    [](const auto& info) { return std::string{info.param.name}; });
+
+INSTANTIATE_TEST_SUITE_P(
+    toml, remote_error,
+    ::testing::Values(
+        remote_error_case{"enabled_string", true, "[cache.remote]\nenabled = \"true\"",
+                          "cache.remote.enabled",
+                          R"(cache.remote.enabled: "true" is not a boolean; use true or false)"},
+        remote_error_case{"node_number", true, "[cache.remote]\nnodes = [\"a:1\", 6379]",
+                          "cache.remote.nodes[1]",
+                          "cache.remote.nodes[1]: \"6379\" is not host:port with a port from 1 to "
+                          "65535; use e.g. 127.0.0.1:6379, redis-1.internal:6379 or [::1]:6379"},
+        remote_error_case{"nodes_number", true, "[cache.remote]\nnodes = 6379",
+                          "cache.remote.nodes",
+                          "cache.remote.nodes: \"6379\" is not a list of host:port; use e.g. "
+                          "[\"10.0.0.1:6379\", \"10.0.0.2:6379\"] or "
+                          "\"10.0.0.1:6379,10.0.0.2:6379\""},
+        remote_error_case{"nodes_empty", true, "[cache.remote]\nnodes = []", "cache.remote.nodes",
+                          "cache.remote.nodes: \"[]\" names no node; give at least one "
+                          "host:port, e.g. 127.0.0.1:6379"},
+        remote_error_case{"user_number", true, "[cache.remote]\nuser = 7", "cache.remote.user",
+                          "cache.remote.user: \"7\" is not a string; write the user name in "
+                          "quotes"},
+        remote_error_case{"key_prefix_number", true, "[cache.remote]\nkey_prefix = 1",
+                          "cache.remote.key_prefix",
+                          "cache.remote.key_prefix: \"1\" is not a key prefix; use 1 to 64 "
+                          "letters, digits, '.', '_' or '-', e.g. larder"},
+        remote_error_case{"mode_off", true, "[cache.remote]\nmode = \"off\"", "cache.remote.mode",
+                          "cache.remote.mode: \"off\" is not a mode: to turn the remote tier off, "
+                          "set cache.remote.enabled to false; accepted: read_write, read_only"},
+        remote_error_case{"request_timeout_float", true, "[cache.remote]\nrequest_timeout = 0.1",
+                          "cache.remote.request_timeout",
+                          "cache.remote.request_timeout: \"0.1\" is not a duration; use whole "
+                          "seconds or e.g. 100ms, 2s, 1m"},
+        remote_error_case{"connections_string", true,
+                          "[cache.remote]\nconnections_per_node = \"2\"",
+                          "cache.remote.connections_per_node",
+                          "cache.remote.connections_per_node: \"2\" is not a whole number from 1 "
+                          "to 64; use e.g. 2"},
+        remote_error_case{"chunk_size_bare_number_is_megabytes", true,
+                          "[cache.remote]\nchunk_size = 1024", "cache.remote.chunk_size",
+                          "cache.remote.chunk_size: \"1024\" is not a size from 4KiB to 512MiB "
+                          "(the largest Redis bulk string by default); use e.g. 1MiB"},
+        remote_error_case{"max_value_size_percentage", true,
+                          "[cache.remote]\nmax_value_size = \"30%\"", "cache.remote.max_value_size",
+                          "cache.remote.max_value_size: \"30%\" is a percentage, which a value "
+                          "size cannot be; use an absolute size, e.g. 1MiB"},
+        remote_error_case{"large_values_boolean", true, "[cache.remote]\nlarge_values = false",
+                          "cache.remote.large_values",
+                          "cache.remote.large_values: \"false\" is not a large-value policy; "
+                          "accepted: chunk, skip"},
+        remote_error_case{"breaker_open_for_zero", true, "[cache.remote]\nbreaker_open_for = 0",
+                          "cache.remote.breaker_open_for",
+                          "cache.remote.breaker_open_for: \"0\" is not a duration; use whole "
+                          "seconds or e.g. 100ms, 2s, 1m"},
+        remote_error_case{"unknown_key", true, "[cache.remote]\ntls = true", "cache.remote.tls",
+                          "cache.remote.tls: unknown key; accepted keys: enabled, nodes, user, "
+                          "password, key_prefix, mode, request_timeout, connect_timeout, "
+                          "connections_per_node, max_value_size, large_values, chunk_size, "
+                          "breaker_failures, breaker_open_for"},
+        remote_error_case{"profile_remote_boolean", true, "[system_cache]\nremote = false",
+                          "system_cache.remote",
+                          "system_cache.remote: \"false\" is not a remote use; accepted: "
+                          "read_write, read_only, off"},
+        remote_error_case{"profile_remote_table", true, "[training_cache.remote]\nmode = \"off\"",
+                          "training_cache.remote",
+                          "training_cache.remote: \"{mode: off}\" is not a remote use; accepted: "
+                          "read_write, read_only, off"}),
+    [](const auto& info) { return std::string{info.param.name}; });
+
+// The password is the one value an error must never carry, whatever went wrong around it.
+class remote_password_error : public ::testing::TestWithParam<remote_error_case> {};
+
+TEST_P(remote_password_error, never_quotes_the_password) {
+  const remote_error_case& c = GetParam();
+  const config_error e = error_from([&] {
+    if (c.toml) {
+      parse_toml_config(c.document);
+    } else {
+      parse_yaml_config(c.document);
+    }
+  });
+  EXPECT_EQ(e.key_path(), c.key_path);
+  EXPECT_EQ(std::string{e.what()}, c.what);
+  EXPECT_EQ(std::string{e.what()}.find("hunter2"), std::string::npos) << e.what();
+  EXPECT_EQ(e.value().find("hunter2"), std::string::npos) << e.value();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    wrong_types_and_neighbours, remote_password_error,
+    ::testing::Values(
+        remote_error_case{"toml_number", true, "[cache.remote]\npassword = 2024",
+                          "cache.remote.password",
+                          "cache.remote.password: is not a string (value not shown); write the "
+                          "password in quotes"},
+        remote_error_case{"toml_list", true, "[cache.remote]\npassword = [\"hunter2-Secret\"]",
+                          "cache.remote.password",
+                          "cache.remote.password: is not a string (value not shown); write the "
+                          "password in quotes"},
+        remote_error_case{"yaml_table", false,
+                          "cache: {remote: {password: {value: hunter2-Secret}}}",
+                          "cache.remote.password",
+                          "cache.remote.password: is not a string (value not shown); write the "
+                          "password in quotes"},
+        remote_error_case{"toml_array_of_tables", true,
+                          "[[cache.remote]]\nenabled = true\npassword = \"hunter2-Secret\"",
+                          "cache.remote",
+                          "cache.remote: \"[{enabled: true, password: (not shown)}]\" is not a "
+                          "table; use a table with keys enabled, nodes, user, password, "
+                          "key_prefix, mode, request_timeout, connect_timeout, "
+                          "connections_per_node, max_value_size, large_values, chunk_size, "
+                          "breaker_failures, breaker_open_for"},
+        remote_error_case{"yaml_remote_as_list", false,
+                          "cache: {remote: [{password: hunter2-Secret}]}", "cache.remote",
+                          "cache.remote: \"[{password: (not shown)}]\" is not a table; use a "
+                          "table with keys enabled, nodes, user, password, key_prefix, mode, "
+                          "request_timeout, connect_timeout, connections_per_node, "
+                          "max_value_size, large_values, chunk_size, breaker_failures, "
+                          "breaker_open_for"},
+        remote_error_case{"yaml_cache_as_list", false,
+                          "cache: [{remote: {password: hunter2-Secret}}]", "cache",
+                          "cache: \"[{remote: {password: (not shown)}}]\" is not a table; use a "
+                          "table with keys memory, disk, policy, eviction_threshold, resources, "
+                          "metrics, remote"},
+        remote_error_case{"url_with_credentials_in_nodes", false,
+                          "cache: {remote: {nodes: [\"a:1\", "
+                          "\"redis://u:hunter2-Secret@redis:6379\"]}}",
+                          "cache.remote.nodes[1]",
+                          "cache.remote.nodes[1]: is not host:port (value not shown: it holds an "
+                          "'@', as a URL with a password does); give host:port only, and the "
+                          "password as cache.remote.password or CACHE_REMOTE_PASSWORD"},
+        remote_error_case{"url_with_credentials_in_node_string", true,
+                          "[cache.remote]\nnodes = \"redis://:hunter2-Secret@redis:6379\"",
+                          "cache.remote.nodes[0]",
+                          "cache.remote.nodes[0]: is not host:port (value not shown: it holds an "
+                          "'@', as a URL with a password does); give host:port only, and the "
+                          "password as cache.remote.password or CACHE_REMOTE_PASSWORD"},
+        remote_error_case{"bad_neighbour", false,
+                          "cache: {remote: {password: hunter2-Secret, mode: off}}",
+                          "cache.remote.mode",
+                          "cache.remote.mode: \"off\" is not a mode: to turn the remote tier off, "
+                          "set cache.remote.enabled to false; accepted: read_write, read_only"}),
+    [](const auto& info) { return std::string{info.param.name}; });
 
 class load_config_file_test : public ::testing::Test {
  protected:

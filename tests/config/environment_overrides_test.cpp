@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -140,6 +141,52 @@ TEST(apply_environment, bad_log_level_lists_the_levels) {
 TEST(apply_environment, failure_leaves_the_config_unchanged) {
   cache_config cfg = default_config();
   error_applying(fake_environment{{"CACHE_MEMORY_SIZE", "2GB"}, {"CACHE_POLICY", "lfu"}}, cfg);
+  EXPECT_EQ(cfg, default_config());
+}
+
+TEST(apply_environment, remote_password_overrides_the_file) {
+  cache_config cfg = parse_yaml_config("cache: {remote: {enabled: true, password: from-file}}");
+  apply_environment(cfg, fake_environment{{"CACHE_REMOTE_PASSWORD", " p@ss:w{rd} "}}.getenv());
+  EXPECT_EQ(cfg.remote.password, " p@ss:w{rd} ") << "kept as written, blanks included";
+  EXPECT_TRUE(cfg.remote.enabled);
+}
+
+TEST(apply_environment, empty_remote_password_is_no_override) {
+  cache_config cfg = parse_yaml_config("cache: {remote: {password: from-file}}");
+  apply_environment(cfg, fake_environment{{"CACHE_REMOTE_PASSWORD", ""}}.getenv());
+  EXPECT_EQ(cfg.remote.password, "from-file");
+}
+
+TEST(apply_environment, remote_nodes_override_the_file) {
+  cache_config cfg = parse_yaml_config("cache: {remote: {nodes: [\"10.0.0.9:6379\"]}}");
+  apply_environment(
+      cfg, fake_environment{{"CACHE_REMOTE_NODES", "redis-0.redis:6379, [::1]:7000"}}.getenv());
+  EXPECT_EQ(cfg.remote.nodes, (std::vector<std::string>{"redis-0.redis:6379", "[::1]:7000"}));
+}
+
+TEST(apply_environment, bad_remote_node_names_the_variable_and_the_entry) {
+  cache_config cfg = default_config();
+  const config_error e =
+      error_applying(fake_environment{{"CACHE_REMOTE_NODES", "10.0.0.1:6379,redis"}}, cfg);
+  EXPECT_EQ(e.key_path(), "CACHE_REMOTE_NODES[1]");
+  EXPECT_EQ(e.value(), "redis");
+  EXPECT_STREQ(e.what(),
+               R"(CACHE_REMOTE_NODES[1]: "redis" is not host:port with a port from 1 to 65535; )"
+               R"(use e.g. 127.0.0.1:6379, redis-1.internal:6379 or [::1]:6379)");
+}
+
+TEST(apply_environment, remote_nodes_of_blanks_name_no_node) {
+  cache_config cfg = default_config();
+  const config_error e = error_applying(fake_environment{{"CACHE_REMOTE_NODES", "  "}}, cfg);
+  EXPECT_STREQ(e.what(), R"(CACHE_REMOTE_NODES: "  " names no node; give at least one )"
+                         R"(host:port, e.g. 127.0.0.1:6379)");
+}
+
+TEST(apply_environment, failure_never_quotes_the_password_and_changes_nothing) {
+  cache_config cfg = default_config();
+  const config_error e = error_applying(
+      fake_environment{{"CACHE_REMOTE_PASSWORD", "hunter2"}, {"CACHE_REMOTE_NODES", "x:0"}}, cfg);
+  EXPECT_EQ(std::string{e.what()}.find("hunter2"), std::string::npos) << e.what();
   EXPECT_EQ(cfg, default_config());
 }
 

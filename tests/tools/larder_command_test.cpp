@@ -135,6 +135,52 @@ TEST(LarderCommand, ConfigShowsTheMetricsEndpoint) {
   std::filesystem::remove(file);
 }
 
+TEST(LarderCommand, ConfigShowsTheRemoteTierButNeverItsPassword) {
+  const auto file = write_file("remote.yaml",
+                               "cache:\n  remote: {enabled: true, nodes: \"10.0.0.1:6379, "
+                               "[::1]:7000\", user: trainer, password: hunter2-file, "
+                               "request_timeout: 250ms}\ntraining_cache: {remote: read_only}\n");
+  for (const char* environment : {"", "CACHE_REMOTE_PASSWORD=hunter2-env"}) {
+    auto r = run_with_environment(environment, "config --config " + file.string());
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(contains(r.output,
+                         "cache.remote:   enabled true, nodes 10.0.0.1:6379,[::1]:7000, user "
+                         "trainer, password (set), key_prefix larder, mode read_write\n"))
+        << r.output;
+    EXPECT_TRUE(contains(r.output,
+                         "request_timeout 250 ms, connect_timeout 1000 ms, connections_per_node "
+                         "2, max_value_size 67108864 B, large_values chunk, chunk_size 1048576 B, "
+                         "breaker after 5 failures for 5000 ms\n"))
+        << r.output;
+    EXPECT_TRUE(contains(r.output, "eviction s3fifo, remote read_write\n")) << r.output;
+    EXPECT_TRUE(contains(r.output, "eviction sieve, remote read_only\n")) << r.output;
+    EXPECT_TRUE(contains(r.output, "eviction s3fifo, remote off\n")) << r.output;
+    EXPECT_FALSE(contains(r.output, "hunter2")) << r.output;
+  }
+  std::filesystem::remove(file);
+}
+
+TEST(LarderCommand, ConfigSaysThereIsNoPasswordWhenThereIsNone) {
+  const auto file = write_file("no_password.toml", "[cache.remote]\nenabled = false\n");
+  auto r = run("config --config " + file.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output,
+                       "cache.remote:   enabled false, nodes 127.0.0.1:6379, user "
+                       "(none), password (none), key_prefix larder"))
+      << r.output;
+  std::filesystem::remove(file);
+}
+
+TEST(LarderCommand, ConfigRefusesAMistypedPasswordWithoutShowingIt) {
+  const auto file = write_file("bad_password.toml", "[cache.remote]\npassword = 918273645\n");
+  auto r = run("config --config " + file.string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.output, "cache.remote.password: is not a string (value not shown)"))
+      << r.output;
+  EXPECT_FALSE(contains(r.output, "918273645")) << r.output;
+  std::filesystem::remove(file);
+}
+
 TEST(LarderCommand, ConfigPrintsTheDefaultTemplate) {
   auto r = run("config --print-default");
   EXPECT_EQ(r.exit_code, 0);

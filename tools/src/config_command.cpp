@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -23,6 +24,30 @@ std::string megabytes(std::uint64_t bytes) {
   return fmt::format("{:.1f} MB", bytes / 1e6);
 }
 
+std::string joined_nodes(const std::vector<std::string>& nodes) {
+  std::string out;
+  for (const std::string& node : nodes) {
+    if (!out.empty()) out += ',';
+    out += node;
+  }
+  return out;
+}
+
+// The password is never printed, only whether there is one: this output goes to terminals, CI
+// logs and bug reports.
+void print_remote(const remote_config& r) {
+  std::cout << fmt::format(
+      "cache.remote:   enabled {}, nodes {}, user {}, password {}, key_prefix {}, mode {}\n"
+      "                request_timeout {} ms, connect_timeout {} ms, connections_per_node {}, "
+      "max_value_size {} B, large_values {}, chunk_size {} B, breaker after {} failures for {} "
+      "ms\n",
+      r.enabled, joined_nodes(r.nodes), r.user.empty() ? std::string{"(none)"} : r.user,
+      r.password.empty() ? "(none)" : "(set)", r.key_prefix, to_string(r.mode),
+      r.request_timeout.count(), r.connect_timeout.count(), r.connections_per_node,
+      r.max_value_size, to_string(r.large_values), r.chunk_size, r.breaker_failures,
+      r.breaker_open_for.count());
+}
+
 void print_settings(const cache_config& c, const std::string& origin) {
   std::cout << fmt::format(
       "configuration: {} (after CACHE_* / LARDER_LOG_LEVEL overrides)\n"
@@ -30,24 +55,30 @@ void print_settings(const cache_config& c, const std::string& origin) {
       "cache.disk:     size {}, path {}, cleanup every {} s, use_mmap {}, reinsertion {}\n"
       "cache:          eviction_threshold {}\n"
       "cache.resources: min_available_memory {}, min_free_disk {}, check every {} s\n"
-      "cache.metrics:  enabled {}, address {}, port {}\n"
-      "model_cache:    size {}, format {}, compression {}, cleanup_policy {}, eviction {}\n"
-      "training_cache: size {}, batch_buffer {}, prefetch {}, cleanup_policy {}, eviction {}\n"
-      "system_cache:   size {}, temp_dir {}, max_age {} s, cleanup_policy {}, eviction {}\n"
-      "logging:        level {}\n",
+      "cache.metrics:  enabled {}, address {}, port {}\n",
       origin, megabytes(c.memory.size_bytes), to_string(c.memory.policy), c.memory.compression,
       c.memory.max_items == 0 ? std::string("unlimited") : std::to_string(c.memory.max_items),
       c.memory.cleanup_interval.count(), megabytes(c.disk.size_bytes), c.disk.path.string(),
       c.disk.cleanup_interval.count(), c.disk.use_mmap, c.disk.reinsertion, c.eviction_threshold,
       megabytes(c.resources.min_available_memory_bytes), megabytes(c.resources.min_free_disk_bytes),
-      c.resources.check_interval.count(), c.metrics.enabled, c.metrics.address, c.metrics.port,
+      c.resources.check_interval.count(), c.metrics.enabled, c.metrics.address, c.metrics.port);
+  print_remote(c.remote);
+  std::cout << fmt::format(
+      "model_cache:    size {}, format {}, compression {}, cleanup_policy {}, eviction {}, "
+      "remote {}\n"
+      "training_cache: size {}, batch_buffer {}, prefetch {}, cleanup_policy {}, eviction {}, "
+      "remote {}\n"
+      "system_cache:   size {}, temp_dir {}, max_age {} s, cleanup_policy {}, eviction {}, "
+      "remote {}\n"
+      "logging:        level {}\n",
       megabytes(c.model_cache.size_bytes), c.model_cache.format, c.model_cache.compression,
       to_string(c.model_cache.policy), to_string(c.model_cache.eviction),
-      megabytes(c.training_cache.size_bytes), c.training_cache.batch_buffer,
-      c.training_cache.prefetch, to_string(c.training_cache.policy),
-      to_string(c.training_cache.eviction), megabytes(c.system_cache.size_bytes),
-      c.system_cache.temp_dir.string(), c.system_cache.max_age.count(),
-      to_string(c.system_cache.policy), to_string(c.system_cache.eviction), c.logging.level);
+      to_string(c.model_cache.remote), megabytes(c.training_cache.size_bytes),
+      c.training_cache.batch_buffer, c.training_cache.prefetch, to_string(c.training_cache.policy),
+      to_string(c.training_cache.eviction), to_string(c.training_cache.remote),
+      megabytes(c.system_cache.size_bytes), c.system_cache.temp_dir.string(),
+      c.system_cache.max_age.count(), to_string(c.system_cache.policy),
+      to_string(c.system_cache.eviction), to_string(c.system_cache.remote), c.logging.level);
 }
 
 int run_config(const config_options& options) {

@@ -111,6 +111,9 @@ std::optional<remote_use> parse_remote_use(std::string_view name) noexcept;
 // chunks of chunk_size (chunk), or leave it out of the remote tier (skip).
 enum class large_value_policy { chunk, skip };
 
+std::string_view to_string(large_value_policy p) noexcept;
+std::optional<large_value_policy> parse_large_value_policy(std::string_view name) noexcept;
+
 // The shared remote tier on Redis (issue 9, `cache.remote`): a Redis Cluster, or one standalone
 // server, after the disk tier: memory -> disk -> remote -> loader.
 struct remote_config {

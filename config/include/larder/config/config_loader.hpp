@@ -13,10 +13,15 @@
 //         [cache.disk] path, use_mmap, cleanup_interval;
 // and in both, cache.resources.{min_available_memory, min_free_disk, check_interval},
 // cache.metrics.{enabled, address, port},
-// model_cache.{size, format, compression, cleanup_policy},
-// training_cache.{size, batch_buffer, prefetch, cleanup_policy},
-// system_cache.{size, temp_dir, max_age, cleanup_policy} and logging.level.
-// Sizes and durations follow size_parser.hpp and duration_parser.hpp; percentages are resolved
+// cache.remote.{enabled, nodes, user, password, key_prefix, mode, request_timeout,
+// connect_timeout, connections_per_node, max_value_size, large_values, chunk_size,
+// breaker_failures, breaker_open_for},
+// model_cache.{size, format, compression, cleanup_policy, eviction, remote},
+// training_cache.{size, batch_buffer, prefetch, cleanup_policy, eviction, remote},
+// system_cache.{size, temp_dir, max_age, cleanup_policy, eviction, remote} and logging.level.
+// An error never quotes cache.remote.password, nor a table that holds it.
+// Sizes and durations follow size_parser.hpp and duration_parser.hpp (the remote tier's timeouts
+// parse_duration_ms, its value sizes absolute only); percentages are resolved
 // through host_resources while parsing, so the result holds bytes only: of the available memory,
 // or for the disk size and min_free_disk of the capacity of the filesystem at disk.path.
 //
@@ -58,7 +63,9 @@ using getenv_function = std::function<const char*(const char*)>;
 
 // Overrides from the environment: CACHE_MEMORY_SIZE (memory.size_bytes), CACHE_DISK_SIZE
 // (disk.size_bytes, a percentage is of the filesystem at cfg.disk.path), CACHE_POLICY
-// (memory.policy) and LARDER_LOG_LEVEL (logging.level). A variable that is unset or empty changes
+// (memory.policy), LARDER_LOG_LEVEL (logging.level), CACHE_REMOTE_NODES (remote.nodes,
+// "host:port,host:port"; an error names the entry as CACHE_REMOTE_NODES[i]) and
+// CACHE_REMOTE_PASSWORD (remote.password, any text). A variable that is unset or empty changes
 // nothing. Errors name the variable as the key path. On error `cfg` is unchanged.
 void apply_environment(cache_config& cfg, const getenv_function& getenv_fn = ::getenv,
                        const host_resources& host = {});
