@@ -108,6 +108,11 @@ decoded_value decode_value(std::span<const std::byte> stored, std::string_view k
       entry.encoded_size != stored.size()) {
     return {};
   }
+  // The padding to the entry's alignment is outside its checksum: it must be the zeros written.
+  const std::size_t used = disk::entry_header_size + entry.key.size() + entry.stored.size();
+  for (std::size_t i = used; i < stored.size(); ++i) {
+    if (stored[i] != std::byte{0}) return {};
+  }
   if (entry.key != key) return {decode_outcome::other_key, std::nullopt, 0};
   if (entry.expires_at_unix_ns != 0 && entry.expires_at_unix_ns <= now_unix_ns) {
     return {decode_outcome::expired, std::nullopt, 0};

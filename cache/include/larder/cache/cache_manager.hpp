@@ -73,7 +73,7 @@ struct tiering_options {
   // The cache's name in logs and in its remote-tier keys, and how it uses the remote tier when
   // cache.remote is enabled (nullopt: cache.remote.mode).
   std::string cache_name = "cache";
-  std::optional<remote_use> remote;
+  std::optional<remote_use> remote = std::nullopt;
 };
 
 // What one cleanup pass removed, per tier.

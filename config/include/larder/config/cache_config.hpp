@@ -107,8 +107,9 @@ enum class remote_use { read_write, read_only, off };
 std::string_view to_string(remote_use u) noexcept;
 std::optional<remote_use> parse_remote_use(std::string_view name) noexcept;
 
-// What the remote tier does with a value whose encoding is over max_value_size: store it in
-// chunks of chunk_size (chunk), or leave it out of the remote tier (skip).
+// What the remote tier does with a value whose encoding is over chunk_size: store it in chunks of
+// chunk_size (chunk), or leave it out of the remote tier (skip). A value over max_value_size is
+// never stored there.
 enum class large_value_policy { chunk, skip };
 
 std::string_view to_string(large_value_policy p) noexcept;
