@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <larder/cache/cache_manager.hpp>
+#include <larder/cache/cache_set.hpp>
 #include <larder/cache/metrics/prometheus_text.hpp>
 #include <larder/runtime/runtime.hpp>
 
@@ -363,6 +364,34 @@ TEST_F(RemoteTier, AServerNotYetUpIsReachedInTheBackground) {
   put(*a, "after", "connected");
   wait_published(*a, 1);
   close(*a);
+}
+
+TEST_F(RemoteTier, ACacheSetGivesEachProfileItsRemoteUse) {
+  cache_config c = config("set");
+  c.training_cache.remote = remote_use::read_only;
+  c.system_cache.remote = remote_use::read_write;
+  auto set = rt_.run(cache_set::open(rt_.executor(), c));
+  ASSERT_NE(set->model().remote(), nullptr);
+  EXPECT_EQ(set->model().remote()->use(), remote_use::read_write);
+  ASSERT_NE(set->training().remote(), nullptr);
+  EXPECT_EQ(set->training().remote()->use(), remote_use::read_only);
+  // The system cache keeps no disk tier, but may still share through the remote one.
+  EXPECT_EQ(set->system().disk(), nullptr);
+  ASSERT_NE(set->system().remote(), nullptr);
+  rt_.run(set->model().put("weights", blob_of("w")));
+  rt_.run(set->system().put("note", blob_of("n")));
+  rt_.run(set->training().put("sample", blob_of("s")));
+  rt_.run(set->close());
+  // Each profile publishes under its own name; the read-only one published nothing.
+  EXPECT_EQ(cli("EXISTS " + redis_key("model_cache", "weights")), "1");
+  EXPECT_EQ(cli("EXISTS " + redis_key("system_cache", "note")), "1");
+  EXPECT_EQ(cli("DBSIZE"), "2");
+
+  c.remote.enabled = false;
+  c.disk.path = dir_.path() / "off";
+  auto plain = rt_.run(cache_set::open(rt_.executor(), c));
+  EXPECT_EQ(plain->model().remote(), nullptr);
+  rt_.run(plain->close());
 }
 
 // Two training processes on one server: the first loads every sample, the second loads none.
