@@ -60,6 +60,43 @@ named_cache_metrics tiered(std::string name) {
   return c;
 }
 
+// A tiered cache that also has a remote tier.
+named_cache_metrics shared(std::string name) {
+  named_cache_metrics c = tiered(std::move(name));
+  remote_tier_stats r;
+  r.lookups = 25;
+  r.hits = 20;
+  r.misses = 5;
+  r.errors = 3;
+  r.timeouts = 2;
+  r.refused = 7;
+  r.breaker_opened = 1;
+  r.breaker_open = true;
+  r.connected = true;
+  r.corrupt_values = 1;
+  r.other_key_values = 1;
+  r.read_bytes = 81920;
+  r.publishes = 12;
+  r.chunked_publishes = 2;
+  r.published_bytes = 4 << 20;
+  r.skipped_large = 1;
+  r.dropped = 4;
+  r.get_latency = {.count = 20,
+                   .sum = std::chrono::microseconds(2000),
+                   .p50 = std::chrono::microseconds(80),
+                   .p99 = std::chrono::microseconds(300),
+                   .p999 = std::chrono::microseconds(400)};
+  r.client.moved_redirections = 6;
+  r.client.ask_redirections = 1;
+  r.client.slot_map_refreshes = 2;
+  r.client.connects = 6;
+  r.client.connect_failures = 1;
+  r.client.nodes = 3;
+  r.client.cluster = true;
+  c.metrics.remote = r;
+  return c;
+}
+
 named_cache_metrics memory_only(std::string name) {
   named_cache_metrics c{std::move(name), {}};
   c.metrics.memory.hits = 5;
@@ -180,6 +217,47 @@ TEST(PrometheusText, AMemoryOnlyCacheHasNoDiskSamples) {
   EXPECT_EQ(types, 1u);
 }
 
+TEST(PrometheusText, ARemoteTierHasItsSamples) {
+  const std::vector<named_cache_metrics> caches{shared("training"), tiered("model")};
+  const std::string text = prometheus_text(caches);
+  EXPECT_EQ(format_violation(text), "") << text;
+  for (const char* line : {
+           "larder_hits_total{cache=\"training\",tier=\"remote\"} 20",
+           "larder_misses_total{cache=\"training\",tier=\"remote\"} 5",
+           "larder_remote_lookups_total{cache=\"training\"} 25",
+           "larder_remote_errors_total{cache=\"training\"} 3",
+           "larder_remote_timeouts_total{cache=\"training\"} 2",
+           "larder_remote_refused_total{cache=\"training\"} 7",
+           "larder_remote_breaker_opened_total{cache=\"training\"} 1",
+           "larder_remote_breaker_open{cache=\"training\"} 1",
+           "larder_remote_connected{cache=\"training\"} 1",
+           "larder_remote_rejected_values_total{cache=\"training\",reason=\"corrupt\"} 1",
+           "larder_remote_rejected_values_total{cache=\"training\",reason=\"other_key\"} 1",
+           "larder_remote_read_bytes_total{cache=\"training\"} 81920",
+           "larder_remote_publishes_total{cache=\"training\"} 12",
+           "larder_remote_chunked_publishes_total{cache=\"training\"} 2",
+           "larder_remote_published_bytes_total{cache=\"training\"} 4194304",
+           "larder_remote_unpublished_total{cache=\"training\",reason=\"too_large\"} 1",
+           "larder_remote_unpublished_total{cache=\"training\",reason=\"dropped\"} 4",
+           "larder_remote_get_latency_seconds{cache=\"training\",quantile=\"0.99\"} 0.0003",
+           "larder_remote_get_latency_seconds_count{cache=\"training\"} 20",
+           "larder_remote_redirections_total{cache=\"training\",kind=\"moved\"} 6",
+           "larder_remote_redirections_total{cache=\"training\",kind=\"ask\"} 1",
+           "larder_remote_slot_map_refreshes_total{cache=\"training\"} 2",
+           "larder_remote_connects_total{cache=\"training\"} 6",
+           "larder_remote_connect_failures_total{cache=\"training\"} 1",
+           "larder_remote_nodes{cache=\"training\"} 3",
+       }) {
+    EXPECT_TRUE(has_line(text, line)) << "missing: " << line << "\n" << text;
+  }
+  // A cache without a remote tier has no remote samples.
+  for (const auto& line : lines_of(text)) {
+    if (line.find("cache=\"model\"") == std::string::npos) continue;
+    EXPECT_EQ(line.find("tier=\"remote\""), std::string::npos) << line;
+    EXPECT_EQ(line.rfind("larder_remote_", 0), std::string::npos) << line;
+  }
+}
+
 TEST(PrometheusText, LabelValuesAreEscaped) {
   const std::vector<named_cache_metrics> caches{memory_only("a\"b\\c\nd")};
   const std::string text = prometheus_text(caches);
@@ -207,7 +285,7 @@ TEST(PrometheusText, PromtoolAcceptsTheExposition) {
   ASSERT_EQ(std::system("command -v promtool > /dev/null"), 0)
       << "promtool is missing: install the Debian package prometheus (scripts/install-deps.sh)";
   testing::scratch_directory scratch;
-  const std::vector<named_cache_metrics> caches{tiered("model"), tiered("training"),
+  const std::vector<named_cache_metrics> caches{tiered("model"), shared("training"),
                                                 memory_only("system")};
   const auto file = scratch.write("metrics.txt", prometheus_text(caches));
   const auto report = scratch.path() / "promtool.txt";
