@@ -205,6 +205,8 @@ TEST_F(RedisClientClusterTest, RoundTripsKeysOnEveryNode) {
   EXPECT_EQ(s.failed_requests, 0u);
   EXPECT_EQ(s.moved_redirections, 0u);
   EXPECT_EQ(s.ask_redirections, 0u);
+  EXPECT_GE(s.connects, 3u);  // a pool per node
+  EXPECT_EQ(s.connect_failures, 0u);
 }
 
 TEST_F(RedisClientClusterTest, MgetOfKeysWithOneHashTag) {
