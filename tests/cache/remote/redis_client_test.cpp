@@ -209,6 +209,34 @@ TEST_F(RedisClientClusterTest, RoundTripsKeysOnEveryNode) {
   EXPECT_EQ(s.connect_failures, 0u);
 }
 
+// Requests that arrive together at a fresh client share the connects of its pools' slots: at
+// most connections_per_node connections per node, however many requests wait for them.
+TEST_F(RedisClientClusterTest, ABurstOfRequestsOpensOneConnectionPerPoolSlot) {
+  auto seeder = connect_to_cluster();
+  const std::vector<std::string> all = keys("burst:", 300);
+  for (const std::string& k : all)
+    set(*seeder, k, value_of(k));
+
+  redis_client_options o = options({cluster_.port(0)});
+  o.connections_per_node = 2;
+  auto c = connect(o);
+  std::atomic<int> right{0}, done{0};
+  for (const std::string& k : all) {
+    rt_.spawn([&c = *c, k, &right, &done]() -> asio::awaitable<void> {
+      try {
+        const std::optional<blob> v = co_await c.get(k);
+        if (v && text_of(*v) == value_of(k)) ++right;
+      } catch (const std::exception&) {
+        // Counted as not right.
+      }
+      ++done;
+    });
+  }
+  ASSERT_TRUE(testing::eventually([&] { return done.load() == static_cast<int>(all.size()); }));
+  EXPECT_EQ(right.load(), static_cast<int>(all.size()));
+  EXPECT_LE(c->stats().connects, cluster_.size() * o.connections_per_node);
+}
+
 TEST_F(RedisClientClusterTest, MgetOfKeysWithOneHashTag) {
   auto c = connect_to_cluster();
   const std::vector<std::string> batch = keys("{batch7}:", 20);
