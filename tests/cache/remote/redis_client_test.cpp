@@ -258,7 +258,8 @@ TEST_F(RedisClientClusterTest, MgetOfKeysWithOneHashTag) {
 }
 
 // A key moved while its slot is still MIGRATING: its old node answers ASK, the client asks the
-// new one with ASKING and gets the value; keys not moved yet are still served by the old node.
+// new one with ASKING and gets the value; keys not moved yet are still served by the old node, and
+// a multi-key request over both is a TRYAGAIN error.
 TEST_F(RedisClientClusterTest, AskDuringAMigrationReachesTheNewNode) {
   auto c = connect_to_cluster();
   const std::vector<std::string> tagged = keys("{epoch3}:", 10);
@@ -280,10 +281,13 @@ TEST_F(RedisClientClusterTest, AskDuringAMigrationReachesTheNewNode) {
     EXPECT_EQ(get(*c, "{epoch3}:new"), value_of("{epoch3}:new"));
     for (const std::string& k : tagged)
       EXPECT_EQ(get(*c, k), value_of(k)) << k;
+    // The keys of one MGET are split over two nodes now: the old node answers TRYAGAIN, an error
+    // for the caller (the remote tier's miss), not a redirection.
+    EXPECT_THROW(rt_.run(c->mget(tagged)), redis_error);
   });
   ASSERT_FALSE(moved_first.empty());
   EXPECT_EQ(c->stats().moved_redirections, 0u);
-  EXPECT_EQ(c->stats().failed_requests, 0u);
+  EXPECT_EQ(c->stats().failed_requests, 1u);
 
   // Once the slot is the new node's, the old one answers MOVED and the client learns the map.
   for (const std::string& k : tagged)
