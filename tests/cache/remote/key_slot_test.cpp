@@ -41,9 +41,11 @@ TEST(KeySlot, AnEmptyOrUnclosedTagHashesTheWholeKey) {
   EXPECT_EQ(key_slot("}foo{"), crc16_xmodem("}foo{") % redis_slot_count);
 }
 
-// A node started with cluster support answers CLUSTER KEYSLOT before it joins a cluster.
+// A node started with cluster support answers CLUSTER KEYSLOT before it joins a cluster. (Its
+// cluster bus listens on port + 10000, hence a port with room above it.)
 TEST(KeySlot, AgreesWithARealClusterNode) {
-  testing::redis_server node(std::vector<std::string>{"--cluster-enabled", "yes"});
+  testing::redis_server node(std::vector<std::string>{"--cluster-enabled", "yes"},
+                             testing::free_cluster_port());
   runtime rt{runtime_options{.threads = 1}};
   redis_endpoint e;
   e.port = node.port();

@@ -205,6 +205,36 @@ TEST_F(RedisClientClusterTest, RoundTripsKeysOnEveryNode) {
   EXPECT_EQ(s.failed_requests, 0u);
   EXPECT_EQ(s.moved_redirections, 0u);
   EXPECT_EQ(s.ask_redirections, 0u);
+  EXPECT_GE(s.connects, 3u);  // a pool per node
+  EXPECT_EQ(s.connect_failures, 0u);
+}
+
+// Requests that arrive together at a fresh client share the connects of its pools' slots: at
+// most connections_per_node connections per node, however many requests wait for them.
+TEST_F(RedisClientClusterTest, ABurstOfRequestsOpensOneConnectionPerPoolSlot) {
+  auto seeder = connect_to_cluster();
+  const std::vector<std::string> all = keys("burst:", 300);
+  for (const std::string& k : all)
+    set(*seeder, k, value_of(k));
+
+  redis_client_options o = options({cluster_.port(0)});
+  o.connections_per_node = 2;
+  auto c = connect(o);
+  std::atomic<int> right{0}, done{0};
+  for (const std::string& k : all) {
+    rt_.spawn([&c = *c, k, &right, &done]() -> asio::awaitable<void> {
+      try {
+        const std::optional<blob> v = co_await c.get(k);
+        if (v && text_of(*v) == value_of(k)) ++right;
+      } catch (const std::exception&) {
+        // Counted as not right.
+      }
+      ++done;
+    });
+  }
+  ASSERT_TRUE(testing::eventually([&] { return done.load() == static_cast<int>(all.size()); }));
+  EXPECT_EQ(right.load(), static_cast<int>(all.size()));
+  EXPECT_LE(c->stats().connects, cluster_.size() * o.connections_per_node);
 }
 
 TEST_F(RedisClientClusterTest, MgetOfKeysWithOneHashTag) {
@@ -228,7 +258,8 @@ TEST_F(RedisClientClusterTest, MgetOfKeysWithOneHashTag) {
 }
 
 // A key moved while its slot is still MIGRATING: its old node answers ASK, the client asks the
-// new one with ASKING and gets the value; keys not moved yet are still served by the old node.
+// new one with ASKING and gets the value; keys not moved yet are still served by the old node, and
+// a multi-key request over both is a TRYAGAIN error.
 TEST_F(RedisClientClusterTest, AskDuringAMigrationReachesTheNewNode) {
   auto c = connect_to_cluster();
   const std::vector<std::string> tagged = keys("{epoch3}:", 10);
@@ -250,10 +281,13 @@ TEST_F(RedisClientClusterTest, AskDuringAMigrationReachesTheNewNode) {
     EXPECT_EQ(get(*c, "{epoch3}:new"), value_of("{epoch3}:new"));
     for (const std::string& k : tagged)
       EXPECT_EQ(get(*c, k), value_of(k)) << k;
+    // The keys of one MGET are split over two nodes now: the old node answers TRYAGAIN, an error
+    // for the caller (the remote tier's miss), not a redirection.
+    EXPECT_THROW(rt_.run(c->mget(tagged)), redis_error);
   });
   ASSERT_FALSE(moved_first.empty());
   EXPECT_EQ(c->stats().moved_redirections, 0u);
-  EXPECT_EQ(c->stats().failed_requests, 0u);
+  EXPECT_EQ(c->stats().failed_requests, 1u);
 
   // Once the slot is the new node's, the old one answers MOVED and the client learns the map.
   for (const std::string& k : tagged)
