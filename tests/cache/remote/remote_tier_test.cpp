@@ -18,6 +18,7 @@
 
 #include <larder/cache/cache_manager.hpp>
 #include <larder/cache/cache_set.hpp>
+#include <larder/cache/dataset_cache.hpp>
 #include <larder/cache/metrics/prometheus_text.hpp>
 #include <larder/runtime/runtime.hpp>
 
@@ -392,6 +393,43 @@ TEST_F(RemoteTier, ACacheSetGivesEachProfileItsRemoteUse) {
   auto plain = rt_.run(cache_set::open(rt_.executor(), c));
   EXPECT_EQ(plain->model().remote(), nullptr);
   rt_.run(plain->close());
+}
+
+// The training loop's view: node A streams an epoch of a dataset, reading its source; node B,
+// streaming the same dataset (same fingerprint), reads nothing from the source.
+TEST_F(RemoteTier, ADatasetStreamedOnOneNodeIsNotReadFromTheSourceOnAnother) {
+  std::atomic<int> source_reads{0};
+  const dataset_source source =
+      callback_dataset("remote-test-dataset", 100, [&](std::size_t i) -> asio::awaitable<blob> {
+        ++source_reads;
+        co_return blob_of(noise(2000, static_cast<unsigned>(i)));
+      });
+  const auto epoch = [&](cache_manager& cache) {
+    dataset_cache datasets(cache);
+    auto stream = datasets.stream_dataset(source, {}, {.batch_size = 10});
+    std::size_t samples = 0;
+    rt_.run([&]() -> asio::awaitable<void> {
+      while (auto batch = co_await stream->next()) {
+        for (std::size_t k = 0; k < batch->samples.size(); ++k) {
+          EXPECT_EQ(text_of(batch->samples[k]),
+                    noise(2000, static_cast<unsigned>(batch->indices[k])));
+          ++samples;
+        }
+      }
+    }());
+    return samples;
+  };
+  auto a = open(config("a"), "training_cache");
+  EXPECT_EQ(epoch(*a), 100u);
+  EXPECT_EQ(source_reads.load(), 100);
+  wait_published(*a, 100);
+
+  auto b = open(config("b"), "training_cache");
+  EXPECT_EQ(epoch(*b), 100u);
+  EXPECT_EQ(source_reads.load(), 100);
+  EXPECT_EQ(remote_stats(*b).hits, 100u);
+  close(*a);
+  close(*b);
 }
 
 // Two training processes on one server: the first loads every sample, the second loads none.
