@@ -7,21 +7,10 @@
 #include <zstd.h>
 
 #include "disk/entry_checksum.hpp"
+#include "disk/format_fields.hpp"
 
 namespace larder::disk {
 namespace {
-
-template <typename T>
-void put(std::byte* at, T value) noexcept {
-  std::memcpy(at, &value, sizeof(T));
-}
-
-template <typename T>
-T get(const std::byte* at) noexcept {
-  T value;
-  std::memcpy(&value, at, sizeof(T));
-  return value;
-}
 
 // Compresses into a per-thread scratch buffer; returns the compressed bytes if they save enough.
 std::optional<std::span<const std::byte>> compress_if_it_pays(std::span<const std::byte> value,
@@ -70,20 +59,20 @@ std::optional<std::size_t> write_entry(std::span<std::byte> out, std::string_vie
   const std::size_t total = encoded_size(key.size(), stored.size());
   if (total > out.size()) return std::nullopt;
   std::byte* h = out.data();
-  put<std::uint32_t>(h, entry_magic);
-  put<std::uint8_t>(h + 4, entry_format_version);
-  put<std::uint8_t>(h + 5, flags);
-  put<std::uint16_t>(h + 6, static_cast<std::uint16_t>(key.size()));
-  put<std::uint32_t>(h + 8, static_cast<std::uint32_t>(stored.size()));
-  put<std::uint32_t>(h + 12, value_size);
-  put<std::int64_t>(h + 16, expires_at_unix_ns);
+  put_field<std::uint32_t>(h, entry_magic);
+  put_field<std::uint8_t>(h + 4, entry_format_version);
+  put_field<std::uint8_t>(h + 5, flags);
+  put_field<std::uint16_t>(h + 6, static_cast<std::uint16_t>(key.size()));
+  put_field<std::uint32_t>(h + 8, static_cast<std::uint32_t>(stored.size()));
+  put_field<std::uint32_t>(h + 12, value_size);
+  put_field<std::int64_t>(h + 16, expires_at_unix_ns);
   std::memcpy(h + entry_header_size, key.data(), key.size());
   if (!stored.empty()) {
     std::memcpy(h + entry_header_size + key.size(), stored.data(), stored.size());
   }
   const std::size_t used = entry_header_size + key.size() + stored.size();
   std::memset(h + used, 0, total - used);
-  put<std::uint64_t>(h + 24, entry_checksum(h, key, stored));
+  put_field<std::uint64_t>(h + 24, entry_checksum(h, key, stored));
   return total;
 }
 
@@ -91,25 +80,26 @@ std::optional<std::size_t> write_entry(std::span<std::byte> out, std::string_vie
 
 decode_status decode_entry(std::span<const std::byte> in, entry_view& out) noexcept {
   if (in.size() < entry_header_size) {
-    return in.size() >= 4 && get<std::uint32_t>(in.data()) == 0 ? decode_status::end_of_region
-                                                                : decode_status::corrupt;
+    return in.size() >= 4 && get_field<std::uint32_t>(in.data()) == 0 ? decode_status::end_of_region
+                                                                      : decode_status::corrupt;
   }
   const std::byte* h = in.data();
-  const auto magic = get<std::uint32_t>(h);
+  const auto magic = get_field<std::uint32_t>(h);
   if (magic == 0) return decode_status::end_of_region;
-  if (magic != entry_magic || get<std::uint8_t>(h + 4) != entry_format_version) {
+  if (magic != entry_magic || get_field<std::uint8_t>(h + 4) != entry_format_version) {
     return decode_status::corrupt;
   }
-  const auto key_size = get<std::uint16_t>(h + 6);
-  const auto stored_size = get<std::uint32_t>(h + 8);
+  const auto key_size = get_field<std::uint16_t>(h + 6);
+  const auto stored_size = get_field<std::uint32_t>(h + 8);
   const std::size_t total = encoded_size(key_size, stored_size);
   if (total > in.size()) return decode_status::corrupt;
   const std::string_view key(reinterpret_cast<const char*>(h + entry_header_size), key_size);
   const std::span<const std::byte> stored(h + entry_header_size + key_size, stored_size);
-  if (entry_checksum(h, key, stored) != get<std::uint64_t>(h + 24)) return decode_status::corrupt;
-  out.flags = get<std::uint8_t>(h + 5);
-  out.value_size = get<std::uint32_t>(h + 12);
-  out.expires_at_unix_ns = get<std::int64_t>(h + 16);
+  if (entry_checksum(h, key, stored) != get_field<std::uint64_t>(h + 24))
+    return decode_status::corrupt;
+  out.flags = get_field<std::uint8_t>(h + 5);
+  out.value_size = get_field<std::uint32_t>(h + 12);
+  out.expires_at_unix_ns = get_field<std::int64_t>(h + 16);
   out.key = key;
   out.stored = stored;
   out.encoded_size = total;

@@ -5,20 +5,13 @@
 
 #include <xxhash.h>
 
+#include "disk/format_fields.hpp"
+
 namespace larder::remote {
 namespace {
 
-template <typename T>
-void put(std::byte* at, T value) noexcept {
-  std::memcpy(at, &value, sizeof(T));
-}
-
-template <typename T>
-T get(const std::byte* at) noexcept {
-  T value;
-  std::memcpy(&value, at, sizeof(T));
-  return value;
-}
+using disk::get_field;
+using disk::put_field;
 
 constexpr std::uint8_t manifest_version = 1;
 // The manifest's checksum covers its first 24 bytes.
@@ -65,25 +58,26 @@ std::vector<std::byte> encode_value(std::string_view key, std::span<const std::b
 std::vector<std::byte> encode_manifest(const chunk_manifest& manifest) {
   std::vector<std::byte> out(manifest_size);
   std::byte* h = out.data();
-  put<std::uint32_t>(h, manifest_magic);
-  put<std::uint8_t>(h + 4, manifest_version);
-  put<std::uint32_t>(h + 8, manifest.chunks);
-  put<std::uint32_t>(h + 12, manifest.chunk_size);
-  put<std::uint64_t>(h + 16, manifest.total_size);
-  put<std::uint64_t>(h + 24, XXH3_64bits(h, manifest_checked));
+  put_field<std::uint32_t>(h, manifest_magic);
+  put_field<std::uint8_t>(h + 4, manifest_version);
+  put_field<std::uint32_t>(h + 8, manifest.chunks);
+  put_field<std::uint32_t>(h + 12, manifest.chunk_size);
+  put_field<std::uint64_t>(h + 16, manifest.total_size);
+  put_field<std::uint64_t>(h + 24, XXH3_64bits(h, manifest_checked));
   return out;
 }
 
 std::optional<chunk_manifest> decode_manifest(std::span<const std::byte> stored) noexcept {
   if (stored.size() != manifest_size) return std::nullopt;
   const std::byte* h = stored.data();
-  if (get<std::uint32_t>(h) != manifest_magic || get<std::uint8_t>(h + 4) != manifest_version ||
-      get<std::uint64_t>(h + 24) != XXH3_64bits(h, manifest_checked)) {
+  if (get_field<std::uint32_t>(h) != manifest_magic ||
+      get_field<std::uint8_t>(h + 4) != manifest_version ||
+      get_field<std::uint64_t>(h + 24) != XXH3_64bits(h, manifest_checked)) {
     return std::nullopt;
   }
-  chunk_manifest m{.chunks = get<std::uint32_t>(h + 8),
-                   .chunk_size = get<std::uint32_t>(h + 12),
-                   .total_size = get<std::uint64_t>(h + 16)};
+  chunk_manifest m{.chunks = get_field<std::uint32_t>(h + 8),
+                   .chunk_size = get_field<std::uint32_t>(h + 12),
+                   .total_size = get_field<std::uint64_t>(h + 16)};
   // A manifest whose figures do not agree would have us read chunks that cannot be right.
   if (m.chunk_size == 0 || m.chunks != chunk_count(m.total_size, m.chunk_size)) return std::nullopt;
   return m;
