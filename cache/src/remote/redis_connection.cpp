@@ -277,9 +277,21 @@ class redis_connection::state : public std::enable_shared_from_this<state> {
       if (broken_ == std::errc::timed_out) {
         throw std::system_error(broken_, "redis " + name_ + ": connect timed out");
       }
+      std::string reason = broken_reason_;
+      if (tls_ && endpoint_.tls->cert_file.empty() && broken_ == std::errc::connection_reset) {
+        // With TLS 1.3 the server checks our certificate after our side of the handshake is
+        // done: its refusal is a dropped connection (an alert we may or may not get to read).
+        reason +=
+            " (dropped after the TLS handshake: does the server want a client certificate? see "
+            "redis_tls::cert_file)";
+      }
       break_connection(std::errc::connection_refused, stage);
       throw std::system_error(std::make_error_code(std::errc::connection_refused),
-                              "redis " + name_ + ": " + stage + ": " + broken_reason_);
+                              "redis " + name_ + ": " + stage + ": " + reason);
+    } catch (...) {
+      // Out of memory, say: the socket must not stay open with a read holding this state.
+      break_connection(std::errc::connection_refused, stage);
+      throw;
     }
     opened_ = true;
     connect_timer_.cancel();

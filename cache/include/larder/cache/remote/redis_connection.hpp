@@ -2,8 +2,9 @@
 // remote tier (issue 9), over plain TCP or TLS (endpoint.tls).
 //
 // Requests are awaitables. Any number may be in flight at once: each is written to the socket as
-// soon as it is issued and the server answers them in order (pipelining), so concurrent callers
-// share one round trip's worth of latency instead of queueing behind each other.
+// soon as it is issued, together with whatever else was issued meanwhile, and the server answers
+// them in order (pipelining), so concurrent callers share one round trip's worth of latency
+// instead of queueing behind each other.
 //
 // Errors are exceptions, std::system_error throughout, with a message that names host:port:
 //  - connect: connection refused or unreachable, a connect timeout (errc::timed_out), a wrong
