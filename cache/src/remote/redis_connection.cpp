@@ -13,8 +13,8 @@
 // 3. A request. Its initiation (on the caller's thread, when first awaited) formats the command
 //    and computes its deadline, then posts it to the strand, where it joins the queue of bytes to
 //    write and the FIFO of pending requests with its completion handler. The handler is completed
-//    by a post to its own associated executor, never inline, and never while the strand waits on
-//    the caller. No coroutine, timer or shared_ptr per request.
+//    by a post to its own associated executor, never inline, so the caller's code never runs on
+//    the strand. No co_spawn, timer or shared_ptr per request.
 //
 // 4. Writing. One write at a time: it takes everything queued since the last one (small
 //    commands coalesced into one buffer, large ones as buffers of their own) in one async_write,
