@@ -7,6 +7,8 @@ find_package(spdlog REQUIRED)
 find_package(yaml-cpp REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(mimalloc 2.0 REQUIRED)
+# The remote tier's TLS (Boost.Asio's ssl over OpenSSL 3).
+find_package(OpenSSL 3 REQUIRED)
 
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(liburing REQUIRED IMPORTED_TARGET liburing)

@@ -14,9 +14,11 @@ packages=(
   fio                  # the baseline the disk benchmarks compare against
   gnuplot-nox          # larder replay --plot
   prometheus           # promtool: checks the /metrics exposition in tests
-  libhiredis-dev       # the Redis remote tier: hiredis's reply parser and async context
+  libhiredis-dev       # the Redis remote tier: hiredis's reply parser
   redis-server         # the real server the remote-tier tests start on loopback
   redis-tools          # redis-cli: the tests join a Redis Cluster and migrate its slots with it
+  libssl-dev           # the remote tier's TLS: OpenSSL 3 under Boost.Asio's ssl
+  openssl              # the TLS tests make their CA and certificates with the openssl command
   clang libclang-rt-14-dev  # the fuzz preset: clang 14 and its libFuzzer/sanitizer runtimes
 )
 

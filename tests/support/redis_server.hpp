@@ -56,6 +56,19 @@ inline bool answers_ping(std::uint16_t port) {
   return up;
 }
 
+// True when something accepts a TCP connection on loopback `port`: the readiness check for a TLS
+// port, which answers no plain-text PING.
+inline bool accepts_connections(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return up;
+}
+
 // True when nothing listens on loopback `port` and it can be bound right now.
 inline bool port_is_free(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -79,11 +92,14 @@ inline std::uint16_t free_cluster_port() {
 
 // A redis-server child process in a scratch directory, stopped with SIGTERM (SIGKILL if it does
 // not go) when the object goes away. stop() and start() restart it on the same port in the same
-// directory, so a cluster node comes back with its nodes.conf.
+// directory, so a cluster node comes back with its nodes.conf. `ready` tells when a started server
+// is up (answers_ping; accepts_connections for a TLS-only server, started with "--port", "0",
+// "--tls-port", port among its extra arguments).
 class redis_server {
  public:
-  explicit redis_server(std::vector<std::string> extra_args = {}, std::uint16_t port = free_port())
-      : port_(port) {
+  explicit redis_server(std::vector<std::string> extra_args = {}, std::uint16_t port = free_port(),
+                        bool (*ready)(std::uint16_t) = answers_ping)
+      : port_(port), ready_(ready) {
     args_ = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--daemonize", "no", "--dir", directory_.path().string(),
              // DEBUG SLEEP pauses the server; Redis 7 refuses DEBUG unless allowed.
@@ -112,7 +128,7 @@ class redis_server {
       ::execvp("redis-server", argv.data());
       ::_exit(127);
     }
-    if (!eventually([&] { return answers_ping(port_); })) {
+    if (!eventually([&] { return ready_(port_); })) {
       ADD_FAILURE() << "redis-server did not come up on port " << port_;
     }
   }
@@ -133,6 +149,7 @@ class redis_server {
   scratch_directory directory_;
   std::uint16_t port_;
   std::vector<std::string> args_;
+  bool (*ready_)(std::uint16_t);
   pid_t pid_ = -1;
 };
 

@@ -1,14 +1,18 @@
 // redis_connection: one connection to a standalone Redis server, the first building block of the
-// remote tier (issue 9).
+// remote tier (issue 9), over plain TCP or TLS (endpoint.tls).
 //
 // Requests are awaitables. Any number may be in flight at once: each is written to the socket as
-// soon as it is issued and the server answers them in order (pipelining), so concurrent callers
-// share one round trip's worth of latency instead of queueing behind each other.
+// soon as it is issued, together with whatever else was issued meanwhile, and the server answers
+// them in order (pipelining), so concurrent callers share one round trip's worth of latency
+// instead of queueing behind each other.
 //
 // Errors are exceptions, std::system_error throughout, with a message that names host:port:
 //  - connect: connection refused or unreachable, a connect timeout (errc::timed_out), a wrong
 //    password or ACL user (errc::permission_denied, "authentication failed"; the password is never
-//    part of a message or a log line);
+//    part of a message or a log line), a TLS set-up or handshake that fails (a file that cannot be
+//    loaded, errc::invalid_argument; a certificate that does not verify or a server that refuses
+//    ours, errc::connection_refused, the message says what failed; key material is never part of
+//    a message);
 //  - a request not answered within endpoint.request_timeout fails with errc::timed_out;
 //  - after a timeout or a lost connection the connection is broken for good: every request in
 //    flight and every later one fails at once with the reason (reconnecting is the caller's
@@ -47,6 +51,22 @@
 
 namespace larder {
 
+// TLS for a connection. The server's certificate is verified by default, against ca_file, and its
+// name against server_name.
+struct redis_tls {
+  // PEM file of the certificate authorities to trust; empty: the system's default ones.
+  std::string ca_file;
+  // PEM files of the client's certificate and private key, for a server with tls-auth-clients;
+  // empty: no client certificate. Both or neither.
+  std::string cert_file;
+  std::string key_file;
+  // The name sent as SNI (when it is a DNS name) and checked against the certificate (a DNS name
+  // or an IP address); unset: the endpoint's host.
+  std::optional<std::string> server_name;
+  // false accepts any certificate, for tests against self-signed servers; never in production.
+  bool verify_peer = true;
+};
+
 struct redis_endpoint {
   std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
@@ -57,6 +77,8 @@ struct redis_endpoint {
   std::chrono::milliseconds connect_timeout{2000};
   // How long any one request may wait for its reply before the connection gives up on it.
   std::chrono::milliseconds request_timeout{1000};
+  // Set: the connection speaks TLS (redis-server --tls-port); unset: plain TCP.
+  std::optional<redis_tls> tls;
 };
 
 // An error reply from the server (for example WRONGTYPE); the connection stays usable.
