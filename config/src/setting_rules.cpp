@@ -203,6 +203,10 @@ std::optional<std::string> parse_ip_address(std::string_view text) {
   return std::nullopt;
 }
 
+bool is_host_name_or_ip(std::string_view text) {
+  return is_dns_name(text) || is_ip_literal(text, AF_INET) || is_ip_literal(text, AF_INET6);
+}
+
 std::optional<std::string> parse_remote_node(std::string_view text) {
   text = trim_blanks(text);
   const std::size_t colon = text.rfind(':');

@@ -61,6 +61,9 @@ std::optional<std::string> parse_ip_address(std::string_view text);
 // not all digits, so that "256.0.0.1" is refused rather than looked up), the port 1 to 65535.
 // The text as written, blanks trimmed.
 std::optional<std::string> parse_remote_node(std::string_view text);
+// A host as a TLS certificate names it: a DNS name as parse_remote_node takes it, or an IPv4 or
+// IPv6 literal (without brackets).
+bool is_host_name_or_ip(std::string_view text);
 // Refuses a bad entry of a node list against `key_path`, quoting it unless it holds an '@': a
 // URL such as redis://user:password@host:6379 pasted there must not put its password in a log.
 [[noreturn]] void reject_remote_node(const std::string& key_path, std::string entry);

@@ -1,6 +1,9 @@
 #include "settings_reader.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <initializer_list>
 #include <limits>
 #include <optional>
@@ -38,12 +41,23 @@ constexpr std::string_view toml_disk_keys[] = {"path", "use_mmap", "cleanup_inte
 constexpr std::string_view resources_keys[] = {"min_available_memory", "min_free_disk",
                                                "check_interval"};
 constexpr std::string_view metrics_keys[] = {"enabled", "address", "port"};
-constexpr std::string_view remote_keys[] = {
-    "enabled",          "nodes",           "user",
-    "password",         "key_prefix",      "mode",
-    "request_timeout",  "connect_timeout", "connections_per_node",
-    "max_value_size",   "large_values",    "chunk_size",
-    "breaker_failures", "breaker_open_for"};
+constexpr std::string_view remote_tls_keys[] = {"enabled",  "ca_file",     "cert_file",
+                                                "key_file", "server_name", "verify_peer"};
+constexpr std::string_view remote_keys[] = {"enabled",
+                                            "nodes",
+                                            "user",
+                                            "password",
+                                            "key_prefix",
+                                            "mode",
+                                            "request_timeout",
+                                            "connect_timeout",
+                                            "connections_per_node",
+                                            "max_value_size",
+                                            "large_values",
+                                            "chunk_size",
+                                            "breaker_failures",
+                                            "breaker_open_for",
+                                            "tls"};
 constexpr std::string_view model_cache_keys[] = {"size",           "format",   "compression",
                                                  "cleanup_policy", "eviction", "remote"};
 constexpr std::string_view training_cache_keys[] = {"size",           "batch_buffer", "prefetch",
@@ -237,6 +251,31 @@ std::vector<std::string> read_remote_nodes(const setting_node& node, const std::
     nodes.push_back(std::move(*parsed));
   }
   return nodes;
+}
+
+// A file the cache reads at start: checked now, so a typo is a configuration error naming the
+// key rather than a failed handshake later.
+std::filesystem::path read_readable_file(const setting_node& node, const std::string& path,
+                                         std::string_view what) {
+  if (node.shape == node_shape::scalar &&
+      (node.type == scalar_type::untyped || node.type == scalar_type::string) &&
+      !node.text.empty()) {
+    std::ifstream file(node.text);
+    if (file) return node.text;
+    reject(path, node.display(),
+           {std::string("cannot be read (") + std::strerror(errno) + ")",
+            "give the path of " + std::string(what)});
+  }
+  reject(path, node.display(), {"is not a file path", "give the path of " + std::string(what)});
+}
+
+std::string read_server_name(const setting_node& node, const std::string& path) {
+  if (const auto text = scalar_text(node, text_only)) {
+    if (is_host_name_or_ip(*text)) return std::string{*text};
+  }
+  reject(path, node.display(),
+         {"is not a host name or IP address",
+          "use the name the server's certificate holds, e.g. redis.internal or 10.0.0.5"});
 }
 
 std::string read_key_prefix(const setting_node& node, const std::string& path) {
@@ -476,6 +515,31 @@ class settings_reader {
     });
     remote.with("breaker_open_for",
                 [&](const auto& n, const auto& p) { r.breaker_open_for = read_duration_ms(n, p); });
+    remote.with("tls", [&](const auto& n, const auto& p) { read_remote_tls(n, p); });
+  }
+
+  void read_remote_tls(const setting_node& node, const std::string& path) {
+    const settings_table tls{node, path, remote_tls_keys};
+    remote_tls_config& t = cfg_.remote.tls;
+    tls.with("enabled", [&](const auto& n, const auto& p) { t.enabled = read_boolean(n, p); });
+    tls.with("ca_file", [&](const auto& n, const auto& p) {
+      t.ca_file = read_readable_file(n, p, "a PEM file of the certificate authorities to trust");
+    });
+    tls.with("cert_file", [&](const auto& n, const auto& p) {
+      t.cert_file = read_readable_file(n, p, "the client's PEM certificate");
+    });
+    tls.with("key_file", [&](const auto& n, const auto& p) {
+      t.key_file = read_readable_file(n, p, "the client's PEM private key");
+    });
+    tls.with("server_name",
+             [&](const auto& n, const auto& p) { t.server_name = read_server_name(n, p); });
+    tls.with("verify_peer",
+             [&](const auto& n, const auto& p) { t.verify_peer = read_boolean(n, p); });
+    if (t.cert_file.empty() != t.key_file.empty()) {
+      const std::string missing = t.cert_file.empty() ? "cert_file" : "key_file";
+      throw config_error(child_key_path(path, missing),
+                         "is missing: a client certificate needs both cert_file and key_file");
+    }
   }
 
   void read_model_cache(const setting_node& node, const std::string& path) {

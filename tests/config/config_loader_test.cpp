@@ -1,5 +1,6 @@
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -1046,6 +1047,82 @@ remote = "read_write"
   EXPECT_EQ(cfg.system_cache.remote, remote_use::read_write);
 }
 
+// TLS to the nodes (cache.remote.tls): files are checked when the configuration is read.
+// `tls = true` where a table belongs is refused, naming what the table takes.
+TEST(remote_tls_config, is_a_table) {
+  const config_error e =
+      error_from([] { parse_toml_config("[cache.remote]\ntls = true", "<toml>"); });
+  EXPECT_EQ(std::string{e.what()},
+            "cache.remote.tls: \"true\" is not a table; use a table with keys enabled, ca_file, "
+            "cert_file, key_file, server_name, verify_peer");
+}
+
+class remote_tls_config_test : public ::testing::Test {
+ protected:
+  std::string file(const std::string& name) {
+    const auto path = dir_.path() / name;
+    std::ofstream(path) << "-----BEGIN CERTIFICATE-----\n";
+    return path.string();
+  }
+  testing::scratch_directory dir_;
+};
+
+TEST_F(remote_tls_config_test, is_off_by_default_and_every_key_is_read_in_both_forms) {
+  EXPECT_EQ(default_config().remote.tls, remote_tls_config{});
+  EXPECT_FALSE(default_config().remote.tls.enabled);
+  const std::string ca = file("ca.pem"), cert = file("client.pem"), key = file("client.key");
+  const cache_config yaml =
+      parse_yaml_config("cache:\n  remote:\n    tls:\n      enabled: true\n      ca_file: " + ca +
+                        "\n      cert_file: " + cert + "\n      key_file: " + key +
+                        "\n      server_name: redis.internal\n      verify_peer: false\n");
+  const cache_config toml = parse_toml_config(
+      "[cache.remote.tls]\nenabled = true\nca_file = \"" + ca + "\"\ncert_file = \"" + cert +
+      "\"\nkey_file = \"" + key + "\"\nserver_name = \"redis.internal\"\nverify_peer = false\n");
+  for (const cache_config& cfg : {yaml, toml}) {
+    const remote_tls_config& t = cfg.remote.tls;
+    EXPECT_TRUE(t.enabled);
+    EXPECT_EQ(t.ca_file, ca);
+    EXPECT_EQ(t.cert_file, cert);
+    EXPECT_EQ(t.key_file, key);
+    EXPECT_EQ(t.server_name, "redis.internal");
+    EXPECT_FALSE(t.verify_peer);
+  }
+  // An IP address is a server name a certificate can hold.
+  EXPECT_EQ(
+      parse_yaml_config("cache: {remote: {tls: {server_name: \"::1\"}}}").remote.tls.server_name,
+      "::1");
+}
+
+TEST_F(remote_tls_config_test, bad_values_name_the_key) {
+  const std::string missing = (dir_.path() / "absent.pem").string();
+  const config_error absent = error_from(
+      [&] { parse_yaml_config("cache: {remote: {tls: {ca_file: \"" + missing + "\"}}}"); });
+  EXPECT_EQ(absent.key_path(), "cache.remote.tls.ca_file");
+  EXPECT_EQ(std::string{absent.what()},
+            "cache.remote.tls.ca_file: \"" + missing +
+                "\" cannot be read (No such file or directory); give the path of a PEM file of "
+                "the certificate authorities to trust");
+
+  const std::string cert = file("client.pem");
+  const config_error half = error_from(
+      [&] { parse_yaml_config("cache: {remote: {tls: {cert_file: \"" + cert + "\"}}}"); });
+  EXPECT_EQ(std::string{half.what()},
+            "cache.remote.tls.key_file: is missing: a client certificate needs both cert_file and "
+            "key_file");
+
+  const config_error name =
+      error_from([&] { parse_yaml_config("cache: {remote: {tls: {server_name: \"redis_1!\"}}}"); });
+  EXPECT_EQ(std::string{name.what()},
+            "cache.remote.tls.server_name: \"redis_1!\" is not a host name or IP address; use the "
+            "name the server's certificate holds, e.g. redis.internal or 10.0.0.5");
+
+  const config_error unknown =
+      error_from([&] { parse_yaml_config("cache: {remote: {tls: {ca: x}}}"); });
+  EXPECT_EQ(std::string{unknown.what()},
+            "cache.remote.tls.ca: unknown key; accepted keys: enabled, ca_file, cert_file, "
+            "key_file, server_name, verify_peer");
+}
+
 // A bad remote setting and the exact message it must produce.
 struct remote_error_case {
   const char* name;
@@ -1242,13 +1319,13 @@ INSTANTIATE_TEST_SUITE_P(
                           "cache.remote: \"redis:6379\" is not a table; use a table with keys "
                           "enabled, nodes, user, password, key_prefix, mode, request_timeout, "
                           "connect_timeout, connections_per_node, max_value_size, large_values, "
-                          "chunk_size, breaker_failures, breaker_open_for"},
+                          "chunk_size, breaker_failures, breaker_open_for, tls"},
         remote_error_case{"unknown_key", false, "cache: {remote: {host: redis}}",
                           "cache.remote.host",
                           "cache.remote.host: unknown key; accepted keys: enabled, nodes, user, "
                           "password, key_prefix, mode, request_timeout, connect_timeout, "
                           "connections_per_node, max_value_size, large_values, chunk_size, "
-                          "breaker_failures, breaker_open_for"},
+                          "breaker_failures, breaker_open_for, tls"},
         remote_error_case{"profile_remote", false, "model_cache: {remote: yes}",
                           "model_cache.remote",
                           "model_cache.remote: \"yes\" is not a remote use; accepted: read_write, "
@@ -1308,11 +1385,11 @@ INSTANTIATE_TEST_SUITE_P(
                           "cache.remote.breaker_open_for",
                           "cache.remote.breaker_open_for: \"0\" is not a duration; use whole "
                           "seconds or e.g. 100ms, 2s, 1m"},
-        remote_error_case{"unknown_key", true, "[cache.remote]\ntls = true", "cache.remote.tls",
-                          "cache.remote.tls: unknown key; accepted keys: enabled, nodes, user, "
+        remote_error_case{"unknown_key", true, "[cache.remote]\nssl = true", "cache.remote.ssl",
+                          "cache.remote.ssl: unknown key; accepted keys: enabled, nodes, user, "
                           "password, key_prefix, mode, request_timeout, connect_timeout, "
                           "connections_per_node, max_value_size, large_values, chunk_size, "
-                          "breaker_failures, breaker_open_for"},
+                          "breaker_failures, breaker_open_for, tls"},
         remote_error_case{"profile_remote_boolean", true, "[system_cache]\nremote = false",
                           "system_cache.remote",
                           "system_cache.remote: \"false\" is not a remote use; accepted: "
@@ -1364,14 +1441,14 @@ INSTANTIATE_TEST_SUITE_P(
                           "table; use a table with keys enabled, nodes, user, password, "
                           "key_prefix, mode, request_timeout, connect_timeout, "
                           "connections_per_node, max_value_size, large_values, chunk_size, "
-                          "breaker_failures, breaker_open_for"},
+                          "breaker_failures, breaker_open_for, tls"},
         remote_error_case{"yaml_remote_as_list", false,
                           "cache: {remote: [{password: hunter2-Secret}]}", "cache.remote",
                           "cache.remote: \"[{password: (not shown)}]\" is not a table; use a "
                           "table with keys enabled, nodes, user, password, key_prefix, mode, "
                           "request_timeout, connect_timeout, connections_per_node, "
                           "max_value_size, large_values, chunk_size, breaker_failures, "
-                          "breaker_open_for"},
+                          "breaker_open_for, tls"},
         remote_error_case{"yaml_cache_as_list", false,
                           "cache: [{remote: {password: hunter2-Secret}}]", "cache",
                           "cache: \"[{remote: {password: (not shown)}}]\" is not a table; use a "

@@ -156,8 +156,24 @@ TEST(LarderCommand, ConfigShowsTheRemoteTierButNeverItsPassword) {
     EXPECT_TRUE(contains(r.output, "eviction sieve, remote read_only\n")) << r.output;
     EXPECT_TRUE(contains(r.output, "eviction s3fifo, remote off\n")) << r.output;
     EXPECT_FALSE(contains(r.output, "hunter2")) << r.output;
+    EXPECT_TRUE(contains(r.output, "cache.remote.tls: off\n")) << r.output;
   }
   std::filesystem::remove(file);
+}
+
+TEST(LarderCommand, ConfigShowsTheRemoteTls) {
+  const auto ca = write_file("ca.pem", "not checked here\n");
+  const auto file = write_file(
+      "tls.yaml", "cache:\n  remote:\n    enabled: true\n    tls: {enabled: true, ca_file: " +
+                      ca.string() + ", server_name: redis.internal}\n");
+  auto r = run("config --config " + file.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "cache.remote.tls: on, ca_file " + ca.string() +
+                                     ", client certificate (none), server_name redis.internal, "
+                                     "verify_peer true\n"))
+      << r.output;
+  std::filesystem::remove(file);
+  std::filesystem::remove(ca);
 }
 
 TEST(LarderCommand, ConfigSaysThereIsNoPasswordWhenThereIsNone) {

@@ -46,6 +46,19 @@ void print_remote(const remote_config& r) {
       r.request_timeout.count(), r.connect_timeout.count(), r.connections_per_node,
       r.max_value_size, to_string(r.large_values), r.chunk_size, r.breaker_failures,
       r.breaker_open_for.count());
+  const remote_tls_config& t = r.tls;
+  if (!t.enabled) {
+    std::cout << "cache.remote.tls: off\n";
+    return;
+  }
+  const auto or_else = [](const std::string& value, const char* otherwise) {
+    return value.empty() ? std::string(otherwise) : value;
+  };
+  std::cout << fmt::format(
+      "cache.remote.tls: on, ca_file {}, client certificate {}, server_name {}, verify_peer {}\n",
+      or_else(t.ca_file.string(), "(system CAs)"),
+      t.cert_file.empty() ? "(none)" : t.cert_file.string() + " + " + t.key_file.string(),
+      or_else(t.server_name, "(each node's host)"), t.verify_peer);
 }
 
 void print_settings(const cache_config& c, const std::string& origin) {

@@ -115,6 +115,22 @@ enum class large_value_policy { chunk, skip };
 std::string_view to_string(large_value_policy p) noexcept;
 std::optional<large_value_policy> parse_large_value_policy(std::string_view name) noexcept;
 
+// TLS to the Redis nodes (`cache.remote.tls`): redis-server's --tls-port. The server's
+// certificate is verified against ca_file (the system's CAs when empty) and its name against
+// server_name (each node's host when empty).
+struct remote_tls_config {
+  bool enabled = false;
+  std::filesystem::path ca_file;
+  // The client's certificate and key, for a server with tls-auth-clients; both or neither.
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;
+  std::string server_name;
+  // false accepts any certificate: for a test server with a self-signed one, never in production.
+  bool verify_peer = true;
+
+  bool operator==(const remote_tls_config&) const = default;
+};
+
 // The shared remote tier on Redis (issue 9, `cache.remote`): a Redis Cluster, or one standalone
 // server, after the disk tier: memory -> disk -> remote -> loader.
 struct remote_config {
@@ -146,6 +162,7 @@ struct remote_config {
   // Consecutive failures that open the circuit breaker, and how long it stays open.
   std::uint32_t breaker_failures = 5;
   std::chrono::milliseconds breaker_open_for{5000};
+  remote_tls_config tls;
 
   bool operator==(const remote_config&) const = default;
 };
