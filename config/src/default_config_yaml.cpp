@@ -34,7 +34,7 @@ cache:
     enabled: true
     address: 127.0.0.1      # an IPv4 or IPv6 literal; 0.0.0.0 or :: for every interface
     port: 9464              # 0: any free port (serve logs the one it got)
-  remote:                   # shared tier on Redis (Cluster or one server); no TLS yet
+  remote:                   # shared tier on Redis (Cluster or one server)
     enabled: false
     nodes: ["127.0.0.1:6379"]  # seed nodes, host:port; or one string "a:6379,b:6379"
     # user: larder          # ACL user and password (AUTH); none by default. Prefer the
@@ -44,11 +44,18 @@ cache:
     request_timeout: 100ms  # past it, a request counts as a miss
     connect_timeout: 1s
     connections_per_node: 2
-    max_value_size: 64MiB   # larger values are chunked or skipped, by large_values
-    large_values: chunk     # chunk or skip
+    max_value_size: 64MiB   # larger values are never published
+    large_values: chunk     # values over chunk_size: chunk or skip
     chunk_size: 1MiB
     breaker_failures: 5     # consecutive failures that stop asking Redis...
     breaker_open_for: 5s    # ...for this long
+    tls:                    # redis-server --tls-port
+      enabled: false
+      # ca_file: ca.crt     # PEM CAs to trust (default: the system's)
+      # cert_file: client.crt  # client certificate and key, for tls-auth-clients
+      # key_file: client.key
+      # server_name: redis.internal  # checked against the certificate (default: each node's host)
+      verify_peer: true
 
 model_cache:
   size: 1024                # MB

@@ -20,6 +20,7 @@ redis_endpoint endpoint_of(const redis_node_address& address, const redis_client
   e.port = address.port;
   e.user = options.user;
   e.password = options.password;
+  e.tls = options.tls;
   e.connect_timeout = options.connect_timeout;
   e.request_timeout = options.request_timeout;
   return e;

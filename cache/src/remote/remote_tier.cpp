@@ -76,6 +76,15 @@ remote_tier_options remote_tier_options::from_config(const cache_config& config,
   out.client.request_timeout = r.request_timeout;
   out.client.connect_timeout = r.connect_timeout;
   out.client.connections_per_node = r.connections_per_node;
+  if (r.tls.enabled) {
+    redis_tls tls;
+    tls.ca_file = r.tls.ca_file.string();
+    tls.cert_file = r.tls.cert_file.string();
+    tls.key_file = r.tls.key_file.string();
+    if (!r.tls.server_name.empty()) tls.server_name = r.tls.server_name;
+    tls.verify_peer = r.tls.verify_peer;
+    out.client.tls = std::move(tls);
+  }
   out.key_prefix = r.key_prefix;
   out.cache_name = std::move(cache_name);
   out.use = use;

@@ -15,6 +15,8 @@
 
 #include <gtest/gtest.h>
 
+#include <larder/cache/cache_manager.hpp>
+#include <larder/config/config_loader.hpp>
 #include <larder/runtime/runtime.hpp>
 
 #include "larder/cache/remote/redis_connection.hpp"
@@ -273,6 +275,43 @@ TEST_F(RedisTls, PlainClientToATlsPortFailsCleanly) {
     EXPECT_NE(std::string(err.what()).find(name()), std::string::npos) << err.what();
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, e.connect_timeout + 500ms);
+}
+
+// The whole path from the configuration: cache.remote.tls read from YAML, a cache publishing
+// over TLS and another one, with a client certificate, hitting remotely.
+TEST_F(RedisTls, TheRemoteTierSpeaksTlsAsTheConfigurationSays) {
+  start_server(false);
+  const testing::scratch_directory disks;
+  const std::string yaml = "cache:\n  remote:\n    enabled: true\n    nodes: [\"127.0.0.1:" +
+                           std::to_string(server_->port()) +
+                           "\"]\n    request_timeout: 5s\n    tls:\n      enabled: true\n"
+                           "      ca_file: " +
+                           certificates_->path("ca.crt") + "\n      server_name: localhost\n";
+  cache_config config = parse_yaml_config(yaml);
+  config.disk.path = disks.path() / "a";
+  auto a = rt_.run(cache_manager::open(rt_.executor(), config, {.region_size = 1 << 20}));
+  rt_.run(a->put("over", blob::copy_of(bytes_of("tls"))));
+  ASSERT_TRUE(testing::eventually([&] { return a->metrics().remote->publishes == 1; }));
+
+  config.remote.tls.cert_file = certificates_->path("client.crt");
+  config.remote.tls.key_file = certificates_->path("client.key");
+  config.disk.path = disks.path() / "b";
+  auto b = rt_.run(cache_manager::open(rt_.executor(), config, {.region_size = 1 << 20}));
+  const std::optional<blob> got = rt_.run(b->get("over"));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(text_of(*got), "tls");
+  EXPECT_EQ(b->metrics().remote->hits, 1u);
+  rt_.run(a->close());
+  rt_.run(b->close());
+
+  // Not trusting the server's CA: the tier cannot connect; the cache opens and misses.
+  config.remote.tls.ca_file = certificates_->path("other-ca.crt");
+  config.remote.connect_timeout = std::chrono::milliseconds(500);
+  config.disk.path = disks.path() / "c";
+  auto c = rt_.run(cache_manager::open(rt_.executor(), config, {.region_size = 1 << 20}));
+  EXPECT_FALSE(c->metrics().remote->connected);
+  EXPECT_FALSE(rt_.run(c->get("over")).has_value());
+  rt_.run(c->close());
 }
 
 }  // namespace

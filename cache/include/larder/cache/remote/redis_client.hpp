@@ -57,6 +57,8 @@ struct redis_client_options {
   // ACL user (AUTH user password) when set; the default user (AUTH password) otherwise.
   std::optional<std::string> user;
   std::optional<std::string> password;
+  // Set: every node is reached over TLS with these settings (redis_connection.hpp).
+  std::optional<redis_tls> tls;
   std::chrono::milliseconds connect_timeout{500};
   // The deadline of one attempt of one request.
   std::chrono::milliseconds request_timeout{200};

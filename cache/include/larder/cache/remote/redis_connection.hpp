@@ -55,14 +55,14 @@ namespace larder {
 // name against server_name.
 struct redis_tls {
   // PEM file of the certificate authorities to trust; empty: the system's default ones.
-  std::string ca_file;
+  std::string ca_file = {};
   // PEM files of the client's certificate and private key, for a server with tls-auth-clients;
   // empty: no client certificate. Both or neither.
-  std::string cert_file;
-  std::string key_file;
+  std::string cert_file = {};
+  std::string key_file = {};
   // The name sent as SNI (when it is a DNS name) and checked against the certificate (a DNS name
   // or an IP address); unset: the endpoint's host.
-  std::optional<std::string> server_name;
+  std::optional<std::string> server_name = std::nullopt;
   // false accepts any certificate, for tests against self-signed servers; never in production.
   bool verify_peer = true;
 };
