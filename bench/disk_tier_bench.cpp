@@ -9,10 +9,13 @@
 //     snapshot) and after a crash (scan), and the index's bytes per entry.
 //
 //   build/release/bench/disk_tier_bench [--dir DIR] [--mib N] [--seconds S] [--rounds R]
-//                                       [--reopen-entries N]
+//                                       [--reopen-entries N] [--values 4096,65536]
+//                                       [--depths 1,32]
+// --reopen-entries 0 skips the reopen measurement.
 //
-// Random gets run R times per depth (default 3), each run followed by fio's, and the medians are
-// printed: this machine's neighbours make single runs swing by a fifth.
+// Fills and random gets run R times each (default 3), each run followed by fio's; the medians
+// are printed, and the ratio is the median of the rounds' ratios: this machine's neighbours make
+// single runs swing by a fifth.
 //
 // fio must be on PATH (Debian package fio) for the fio columns; they read "-" without it.
 #include <algorithm>
@@ -47,7 +50,22 @@ struct settings {
   double seconds = 3;
   int rounds = 3;  // random-get runs per depth, alternating with fio; medians are printed
   std::uint64_t reopen_entries = 1000000;
+  std::vector<std::size_t> value_sizes{4096, 65536};
+  std::vector<unsigned> depths{1, 32};
 };
+
+// "4096,65536" -> {4096, 65536}.
+template <typename T>
+std::vector<T> parse_list(const std::string& text) {
+  std::vector<T> out;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', pos), text.size());
+    out.push_back(static_cast<T>(std::stoull(text.substr(pos, comma - pos))));
+    pos = comma + 1;
+  }
+  return out;
+}
 
 // CPU seconds (user + system) this process has used so far.
 double cpu_seconds() {
@@ -135,18 +153,26 @@ random_get_result pread_loop(const fs::path& regions, std::size_t block, double 
   return {done / elapsed, done * static_cast<double>(block) / elapsed, 0};
 }
 
-void print_row(const char* what, double larder, double baseline, const char* baseline_name) {
-  if (baseline > 0) {
-    std::printf("  %-34s %12.0f   %-14s %12.0f   ratio %.2f\n", what, larder, baseline_name,
-                baseline, larder / baseline);
+// The ratio printed is the median of the rounds' own ratios: each larder run is compared with
+// the fio run right after it, so a slow minute of the shared disk counts against both sides.
+void print_row(const char* what, const std::vector<double>& larder,
+               const std::vector<double>& baseline, const char* baseline_name) {
+  std::vector<double> ratios;
+  for (std::size_t i = 0; i < std::min(larder.size(), baseline.size()); ++i) {
+    if (baseline[i] > 0) ratios.push_back(larder[i] / baseline[i]);
+  }
+  if (!ratios.empty()) {
+    std::printf("  %-34s %12.0f   %-14s %12.0f   ratio %.2f (rounds %.2f-%.2f)\n", what,
+                median(larder), baseline_name, median(baseline), median(ratios),
+                *std::min_element(ratios.begin(), ratios.end()),
+                *std::max_element(ratios.begin(), ratios.end()));
   } else {
-    std::printf("  %-34s %12.0f   %-14s %12s\n", what, larder, baseline_name, "-");
+    std::printf("  %-34s %12.0f   %-14s %12s\n", what, median(larder), baseline_name, "-");
   }
 }
 
 void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
   const fs::path dir = s.dir / ("values-" + std::to_string(value_bytes));
-  fs::remove_all(dir);
   const std::uint64_t count = (s.mib << 20) / value_bytes;
   larder::runtime rt({.threads = 1});
   larder::io::ring ring(rt.executor());
@@ -154,43 +180,62 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
   larder::disk_tier_options o;
   o.path = dir;
   o.capacity_bytes = (s.mib << 20) * 2;
-  auto tier = rt.run(larder::disk_tier::open(rt.executor(), file_io, o));
 
   std::vector<std::byte> value(value_bytes);
   std::mt19937_64 rng(1);
   for (auto& b : value)
     b = static_cast<std::byte>(rng());
-  const auto fill_start = clock_type::now();
-  const double fill_cpu_start = cpu_seconds();
-  rt.run([&]() -> larder::asio::awaitable<void> {
-    for (std::uint64_t i = 0; i < count; ++i)
-      co_await tier->put(key_for(i), value);
-    if (co_await tier->flush()) throw std::runtime_error("flush failed");
-  }());
-  const double fill_seconds = since(fill_start);
-  const double fill_cpu = cpu_seconds() - fill_cpu_start;
-  std::printf("\nvalues of %zu bytes, %llu entries (%llu MiB) in %s\n", value_bytes,
-              static_cast<unsigned long long>(count), static_cast<unsigned long long>(s.mib),
-              dir.c_str());
-  std::printf("  %-34s %12s   %-14s %12s\n", "", "larder", "baseline", "");
-
   const fs::path fio_file = s.dir / "fio.dat";
   const std::string fio_common = "--filename=" + fio_file.string() +
                                  " --size=" + std::to_string(s.mib) +
                                  "M --ioengine=io_uring --direct=1";
-  double fio_write = 0;
-  if (fio_available) {
-    fio_write = fio(fio_common + " --rw=write --bs=1M --iodepth=4", "write").second;
+
+  // Fill rounds, each into a fresh directory and each followed by fio's sequential write; the
+  // last round's tier serves the random gets.
+  std::unique_ptr<larder::disk_tier> tier;
+  std::vector<double> fill_rates;
+  std::vector<double> fio_writes;
+  std::vector<double> fill_cpu;
+  std::vector<double> flush_times;
+  for (int round = 0; round < s.rounds; ++round) {
+    if (tier) rt.run(tier->close());
+    tier.reset();
+    fs::remove_all(dir);
+    tier = rt.run(larder::disk_tier::open(rt.executor(), file_io, o));
+    const auto fill_start = clock_type::now();
+    const double fill_cpu_start = cpu_seconds();
+    double flush_seconds = 0;
+    rt.run([&]() -> larder::asio::awaitable<void> {
+      for (std::uint64_t i = 0; i < count; ++i)
+        co_await tier->put(key_for(i), value);
+      const auto flush_start = clock_type::now();
+      if (co_await tier->flush()) throw std::runtime_error("flush failed");
+      flush_seconds = since(flush_start);
+    }());
+    fill_rates.push_back(static_cast<double>(s.mib << 20) / since(fill_start) / 1e6);
+    flush_times.push_back(flush_seconds);
+    fill_cpu.push_back(cpu_seconds() - fill_cpu_start);
+    if (fio_available) {
+      // A new file each round, as the fill writes new region files: overwriting blocks that are
+      // already allocated and written is cheaper for the filesystem than writing fresh ones.
+      fs::remove(fio_file);
+      fio_writes.push_back(fio(fio_common + " --rw=write --bs=1M --iodepth=4", "write").second /
+                           1e6);
+    }
   }
-  print_row("sequential put, MB/s", (s.mib << 20) / fill_seconds / 1e6, fio_write / 1e6,
-            "fio write");
-  std::printf("  (the fill used %.2f s of CPU in %.2f s)\n", fill_cpu, fill_seconds);
+  std::printf("\nvalues of %zu bytes, %llu entries (%llu MiB) in %s, %d rounds\n", value_bytes,
+              static_cast<unsigned long long>(count), static_cast<unsigned long long>(s.mib),
+              dir.c_str(), s.rounds);
+  std::printf("  %-34s %12s   %-14s %12s\n", "", "larder", "baseline", "");
+  print_row("sequential put, MB/s", fill_rates, fio_writes, "fio write");
+  std::printf("  (a fill used %.2f s of CPU; the flush at its end took %.3f s; medians)\n",
+              median(fill_cpu), median(flush_times));
 
   // The device cost of a get is not quite fio's: an entry carries a header and its key, so a
   // 4 KiB value is a read of about 4.5 KiB at the device's 512-byte alignment, which crosses a
   // 4 KiB physical block. fio with larder's own read size and alignment shows that limit.
   const auto before = tier->stats();
-  for (unsigned depth : {1u, 32u}) {
+  for (unsigned depth : s.depths) {
     std::vector<double> ours;
     std::vector<double> theirs;
     std::vector<double> same_shape;
@@ -215,16 +260,16 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
           fio(job + " --bs=" + std::to_string(read_size) + " --blockalign=512", "read").first);
     }
     const std::string label = "random get, QD " + std::to_string(depth) + ", IOPS";
-    print_row(label.c_str(), median(ours), median(theirs), "fio randread");
+    print_row(label.c_str(), ours, theirs, "fio randread");
     const std::string shape = "fio " + std::to_string(read_size) + " B";
-    print_row(label.c_str(), median(ours), median(same_shape), shape.c_str());
+    print_row(label.c_str(), ours, same_shape, shape.c_str());
     if (misses != 0) {
       std::printf("  (%llu of the gets missed: keys displaced by an index tag collision)\n",
                   static_cast<unsigned long long>(misses));
     }
     if (depth == 1) {
       const auto p = pread_loop(dir / "regions", value_bytes, s.seconds);
-      print_row(label.c_str(), median(ours), p.iops, "pread loop");
+      print_row(label.c_str(), {median(ours)}, {p.iops}, "pread loop");
     }
   }
   std::printf("  index: %.2f bytes per entry\n", tier->stats().index_bytes_per_entry);
@@ -288,20 +333,25 @@ int main(int argc, char** argv) {
       s.rounds = std::max(1, std::stoi(argv[i + 1]));
     else if (flag == "--reopen-entries")
       s.reopen_entries = std::stoull(argv[i + 1]);
+    else if (flag == "--values")
+      s.value_sizes = parse_list<std::size_t>(argv[i + 1]);
+    else if (flag == "--depths")
+      s.depths = parse_list<unsigned>(argv[i + 1]);
+
     else {
       std::fprintf(stderr,
                    "usage: disk_tier_bench [--dir DIR] [--mib N] [--seconds S] "
                    "[--rounds R] "
-                   "[--reopen-entries N]\n");
+                   "[--reopen-entries N] [--values 4096,65536] [--depths 1,32]\n");
       return 2;
     }
   }
   fs::create_directories(s.dir);
   const bool fio_available = larder::bench::fio_available();
   if (!fio_available) std::printf("fio not found: the fio columns are empty\n");
-  for (std::size_t value_bytes : {std::size_t{4096}, std::size_t{65536}}) {
+  for (std::size_t value_bytes : s.value_sizes) {
     run_size(s, value_bytes, fio_available);
   }
-  run_reopen(s);
+  if (s.reopen_entries > 0) run_reopen(s);
   return 0;
 }

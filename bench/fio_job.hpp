@@ -43,7 +43,14 @@ inline std::optional<fio_figures> run_fio(const std::string& arguments,
   while (std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe))
     json.append(chunk, n);
   if (::pclose(pipe) != 0) return std::nullopt;
-  const auto section = json.find("\"" + std::string(direction) + "\"");
+  // The direction's block, `"write" : {`, not the job option `"rw" : "write"` before it.
+  const std::string quoted = "\"" + std::string(direction) + "\"";
+  std::size_t section = json.find(quoted);
+  while (section != std::string::npos) {
+    const auto brace = json.find_first_not_of(" \t\r\n:", section + quoted.size());
+    if (brace != std::string::npos && json[brace] == '{') break;
+    section = json.find(quoted, section + 1);
+  }
   if (section == std::string::npos) return std::nullopt;
   const auto iops = fio_json_number(json, "iops", section);
   const auto bw = fio_json_number(json, "bw_bytes", section);

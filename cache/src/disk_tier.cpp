@@ -375,6 +375,7 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
       if (spare_buffers.empty()) {
         r->buffer = std::make_shared<io::aligned_buffer>(options.region_size, block_size);
         r->buffer->advise_huge_pages();
+        ++counts.region_buffers_allocated;
       } else {
         r->buffer = std::move(spare_buffers.back());
         spare_buffers.pop_back();
@@ -621,6 +622,9 @@ struct disk_tier::state : std::enable_shared_from_this<disk_tier::state> {
     const io::io_result result =
         co_await self->io.write_at(file->fd(), buffer, offset, length, offset);
     timer.record(self->write_latency);
+    // Let go of the buffer before retire_buffer() below counts its owners: a buffer this frame
+    // still held would never go back to the spares, and every region would fault in a fresh one.
+    buffer.reset();
     std::vector<std::function<void()>> wake;
     {
       std::lock_guard lock(self->mu);

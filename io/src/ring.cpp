@@ -97,6 +97,15 @@ class ring_operation {
   // Posts the waiting handler with `result`. Called exactly once, without ring_state's lock.
   virtual void complete(io_result result) = 0;
 
+  // Drops the references to the operation's buffers once the kernel is done with them, before
+  // the handler is posted: the awaiting coroutine may resume on another thread at once, and it
+  // should find itself the buffers' last owner (the disk tier recycles a region buffer only then).
+  void release_buffers() noexcept {
+    request_.buffer.reset();
+    request_.slices.clear();
+    iov_.clear();
+  }
+
   // Checks the ranges and builds the iovec array. Returns the error the operation completes with
   // without reaching the kernel, or an empty code.
   std::error_code validate() {
@@ -303,7 +312,7 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
         finish_locked(o, cancelled_result, finished);
       } else if (queued_.empty() && has_room_locked() && submit_one_locked(o)) {
         if (io_uring_sq_ready(&uring_) >= max_batch_) {
-          submit_locked();
+          submit_locked(&finished);
         } else {
           request_submit_locked();
         }
@@ -378,6 +387,21 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
   void on_completions_ready(const boost::system::error_code& ec) {
     if (ec == asio::error::operation_aborted) return;
     if (ec) log().error("io ring: waiting on the eventfd failed: {}", ec.message());
+    // Completions first: the coroutines they resume start their next operations, and the
+    // device should get those before this thread spends two system calls on re-arming.
+    if (!process_completions()) return;
+    asio::post(executor_, [self = shared_from_this()] { self->rearm(); });
+  }
+
+  // Runs after the handlers posted by a wakeup (design note 4).
+  void rearm() {
+    operation_list finished;
+    {
+      std::lock_guard lock(mu_);
+      if (closing_) return;
+      submit_locked(&finished);  // what the resumed coroutines started, before the calls below
+    }
+    deliver(finished);
     eventfd_t ignored = 0;
     ::eventfd_read(eventfd_fd_, &ignored);  // EAGAIN when already drained is fine
     if (!process_completions()) return;
@@ -396,16 +420,20 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
       if (closing_) return false;
       reap_locked(finished);
       refill_locked();
-      submit_locked();
+      submit_locked(&finished);
     }
     deliver(finished);
     return true;
   }
 
   void on_submit() {
-    std::lock_guard lock(mu_);
-    submit_posted_ = false;
-    if (!closing_) submit_locked();
+    operation_list finished;
+    {
+      std::lock_guard lock(mu_);
+      submit_posted_ = false;
+      if (!closing_) submit_locked(&finished);
+    }
+    deliver(finished);
   }
 
   bool has_room_locked() const { return submitted_.size() + pending_cancels_ < capacity_; }
@@ -447,7 +475,12 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
     asio::post(executor_, [self = shared_from_this()] { self->on_submit(); });
   }
 
-  void submit_locked() {
+  // Hands the SQ to the kernel. With `finished`, also reaps the CQEs ready by then: entering the
+  // kernel runs the task work that posts completions of this thread's earlier requests, and
+  // taking them now, rather than at the next eventfd wakeup, keeps the device's queue full:
+  // otherwise completions gather while this thread is busy and come back as one wave, and the
+  // device idles while the wave is worked through.
+  void submit_locked(operation_list* finished = nullptr) {
     if (io_uring_sq_ready(&uring_) == 0) return;
     int r = 0;
     do {
@@ -455,6 +488,7 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
     } while (r == -EINTR);
     ++stats_.submit_calls;
     if (r > 0) stats_.sqes_submitted += static_cast<unsigned>(r);
+    if (finished != nullptr) reap_locked(*finished);
     // The kernel takes no SQE only when short of memory (EAGAIN) or similar; the entries stay in
     // the SQ. Retry after a pause rather than spin.
     if (io_uring_sq_ready(&uring_) > 0) schedule_retry_locked(r < 0 ? -r : EAGAIN);
@@ -529,6 +563,7 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
   static void deliver(operation_list& finished) {
     while (ring_operation* op = finished.pop_front()) {
       const std::shared_ptr<ring_operation> release = std::move(op->self_);
+      op->release_buffers();
       op->complete(op->result_);
     }
   }

@@ -6,10 +6,28 @@
 
 namespace larder {
 
+namespace {
+
+unsigned worker_count(const runtime_options& options) {
+  const unsigned count =
+      options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
+  return count == 0 ? 1 : count;
+}
+
+// Telling Asio that one thread runs the context lets a handler posted from that thread go to the
+// thread's private queue: no lock, and no interrupt of the reactor (an epoll_ctl call) for each
+// post. Threads outside the runtime may still post; those posts take the lock as usual.
+int concurrency_hint(unsigned workers) {
+  return workers == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT;
+}
+
+}  // namespace
+
 runtime::runtime(runtime_options options)
-    : work_(asio::make_work_guard(context_)), stop_grace_(options.stop_grace) {
-  unsigned count = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
-  if (count == 0) count = 1;
+    : context_(concurrency_hint(worker_count(options))),
+      work_(asio::make_work_guard(context_)),
+      stop_grace_(options.stop_grace) {
+  const unsigned count = worker_count(options);
   running_workers_ = count;
   threads_.reserve(count);
   for (unsigned i = 0; i < count; ++i)

@@ -110,6 +110,19 @@ TEST_F(DiskTierTest, TheOpenRegionIsWrittenInChunksBeforeItIsFull) {
   EXPECT_LT(found, 200);
 }
 
+TEST_F(DiskTierTest, AFillReusesTheBuffersOfWrittenRegions) {
+  auto tier = open(options());
+  put_range(*tier, 0, 900);  // 2.7 MB: about 40 regions of 64 KiB
+  ASSERT_FALSE(rt_.run(tier->flush()));
+  const auto s = tier->stats();
+  EXPECT_GE(s.regions, 40u);
+  // At most four written regions and the open one hold buffers at once (disk_tier.cpp,
+  // max_regions_being_written); every later region takes over a written region's buffer.
+  EXPECT_LE(s.region_buffers_allocated, 5u);
+  EXPECT_GE(s.region_buffers_allocated, 1u);
+  expect_all(*tier, 0, 900);
+}
+
 TEST_F(DiskTierTest, EraseSurvivesARebuildThroughItsTombstone) {
   {
     auto tier = open(options());

@@ -144,6 +144,9 @@ struct disk_tier_stats {
   std::uint64_t expired_entries = 0;
   std::uint64_t writes = 0;            // device writes issued (region chunks and flush padding)
   std::uint64_t writes_in_flight = 0;  // issued and not yet completed
+  // Region buffers allocated since open. Written regions hand their buffers on to the next ones,
+  // so a fill allocates about as many as it has regions in memory at once, not one per region.
+  std::uint64_t region_buffers_allocated = 0;
   std::uint64_t bytes_written = 0;
   std::uint64_t reads = 0;  // device reads of entries (gets served from a region buffer excluded)
   std::uint64_t bytes_read = 0;
