@@ -10,8 +10,9 @@
 //
 //   build/release/bench/disk_tier_bench [--dir DIR] [--mib N] [--seconds S] [--rounds R]
 //                                       [--reopen-entries N] [--values 4096,65536]
-//                                       [--depths 1,32]
-// --reopen-entries 0 skips the reopen measurement.
+//                                       [--depths 1,32] [--no-registered]
+// --reopen-entries 0 skips the reopen measurement. --no-registered runs the ring without its
+// registered read buffers (ring.hpp, design note 8), for comparison.
 //
 // Fills and random gets run R times each (default 3), each run followed by fio's; the medians
 // are printed, and the ratio is the median of the rounds' ratios: this machine's neighbours make
@@ -52,6 +53,7 @@ struct settings {
   std::uint64_t reopen_entries = 1000000;
   std::vector<std::size_t> value_sizes{4096, 65536};
   std::vector<unsigned> depths{1, 32};
+  bool registered = true;  // the ring's registered read buffers (ring.hpp, design note 8)
 };
 
 // "4096,65536" -> {4096, 65536}.
@@ -175,7 +177,9 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
   const fs::path dir = s.dir / ("values-" + std::to_string(value_bytes));
   const std::uint64_t count = (s.mib << 20) / value_bytes;
   larder::runtime rt({.threads = 1});
-  larder::io::ring ring(rt.executor());
+  larder::io::ring_options ring_options;
+  if (!s.registered) ring_options.registered_buffers = 0;
+  larder::io::ring ring(rt.executor(), ring_options);
   larder::io::ring_file_io file_io(ring);
   larder::disk_tier_options o;
   o.path = dir;
@@ -321,9 +325,15 @@ void run_reopen(const settings& s) {
 
 int main(int argc, char** argv) {
   settings s;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--dir")
+    if (flag == "--no-registered") {
+      s.registered = false;
+      --i;  // takes no value
+    } else if (i + 1 >= argc) {
+      std::fprintf(stderr, "disk_tier_bench: %s needs a value\n", flag.c_str());
+      return 2;
+    } else if (flag == "--dir")
       s.dir = argv[i + 1];
     else if (flag == "--mib")
       s.mib = std::stoull(argv[i + 1]);
@@ -337,12 +347,12 @@ int main(int argc, char** argv) {
       s.value_sizes = parse_list<std::size_t>(argv[i + 1]);
     else if (flag == "--depths")
       s.depths = parse_list<unsigned>(argv[i + 1]);
-
     else {
       std::fprintf(stderr,
                    "usage: disk_tier_bench [--dir DIR] [--mib N] [--seconds S] "
                    "[--rounds R] "
-                   "[--reopen-entries N] [--values 4096,65536] [--depths 1,32]\n");
+                   "[--reopen-entries N] [--values 4096,65536] [--depths 1,32] "
+                   "[--no-registered]\n");
       return 2;
     }
   }

@@ -47,6 +47,10 @@ constexpr std::size_t max_regions_being_written = 4;
 // compared with; chosen by measurement with bench/disk_tier_bench (one 32 MiB write per region
 // reached 0.51-0.59 of fio).
 constexpr std::size_t write_chunk = 1 << 20;
+// Reads of at least this many bytes use a registered buffer when the ring has one free: in
+// disk_tier_bench they raised random gets at depth 32 by about a tenth for 4 KiB values and by
+// a third for 64 KiB ones (bench/RESULTS.md). Smaller reads leave the pool to reads that gain.
+constexpr std::size_t registered_read_from = 4 << 10;
 
 constexpr std::uint32_t snapshot_magic = 0x5344524c;  // "LRDS"
 // 2: each region carries the tags of the keys its tombstones erased (eviction_log.hpp).
@@ -999,13 +1003,21 @@ asio::awaitable<std::optional<blob>> disk_tier::get(std::string_view key) {
   }
   std::span<const std::byte> bytes;
   std::shared_ptr<io::aligned_buffer> read_buffer;
+  bool registered = false;
   if (in_memory) {
     bytes = std::span<const std::byte>(in_memory->data() + where->offset, where->size);
   } else {
     const std::size_t align = std::max<std::size_t>(file->required_alignment(), 1);
     const std::uint64_t first = where->offset / align * align;
     const std::size_t length = round_up(where->offset + where->size - first, align);
-    read_buffer = std::make_shared<io::aligned_buffer>(length, std::max(align, std::size_t{16}));
+    // A read goes into one of the ring's registered buffers when one is free: the kernel then
+    // pins no pages for it (ring.hpp, design note 8).
+    if (length >= registered_read_from && align <= 4096)
+      read_buffer = s.io.registered_buffer(length);
+    registered = read_buffer != nullptr;
+    if (!registered) {
+      read_buffer = std::make_shared<io::aligned_buffer>(length, std::max(align, std::size_t{16}));
+    }
     const latency_timer timer;
     const io::io_result result = co_await s.io.read_at(file->fd(), read_buffer, 0, length, first);
     timer.record(s.read_latency);
@@ -1032,9 +1044,10 @@ asio::awaitable<std::optional<blob>> disk_tier::get(std::string_view key) {
     }
     // A large raw value is handed out in place: the blob keeps the read buffer alive, which
     // costs at most a block and the header beyond the value and saves copying it. Small values
-    // are copied, so the memory tier does not hold a block for a few bytes.
+    // are copied, so the memory tier does not hold a block for a few bytes, and so are values
+    // read into a registered buffer, which must go back to the ring's small pool now.
     constexpr std::size_t zero_copy_from = 16 << 10;
-    if (read_buffer && !e.compressed() && e.value_size >= zero_copy_from) {
+    if (read_buffer && !registered && !e.compressed() && e.value_size >= zero_copy_from) {
       s.count_hit(hash, *where);
       co_return blob::adopt(e.stored, std::shared_ptr<const void>(read_buffer));
     }

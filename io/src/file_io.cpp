@@ -22,4 +22,8 @@ asio::awaitable<io_result> ring_file_io::fsync(int fd, bool data_only) {
   return ring_.fsync(fd, data_only);
 }
 
+std::shared_ptr<aligned_buffer> ring_file_io::registered_buffer(std::size_t size) {
+  return ring_.acquire_registered_buffer(size);
+}
+
 }  // namespace larder::io

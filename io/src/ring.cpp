@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <new>
 #include <string>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
@@ -13,6 +14,7 @@
 #include <type_traits>
 #include <unistd.h>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -28,6 +30,8 @@
 #include <liburing.h>
 
 #include <larder/runtime/log.hpp>
+
+#include "registered_buffer_pool.hpp"
 
 namespace larder::io {
 namespace detail {
@@ -132,12 +136,21 @@ class ring_operation {
     return {};
   }
 
-  void prepare(io_uring_sqe* sqe) {
+  // Fills `sqe`. Returns whether the operation is a read into one of `pool`'s registered
+  // buffers (design note 8), sent as READ_FIXED.
+  bool prepare(io_uring_sqe* sqe, const registered_buffer_pool* pool) {
     const op_request& r = request_;
+    bool fixed = false;
     switch (r.code) {
       case op_code::read:
-        io_uring_prep_read(sqe, r.fd, r.buffer->data() + r.buffer_offset,
-                           static_cast<unsigned>(r.length), r.file_offset);
+        if (const int index = pool != nullptr ? pool->index_of(r.buffer.get()) : -1; index >= 0) {
+          io_uring_prep_read_fixed(sqe, r.fd, r.buffer->data() + r.buffer_offset,
+                                   static_cast<unsigned>(r.length), r.file_offset, index);
+          fixed = true;
+        } else {
+          io_uring_prep_read(sqe, r.fd, r.buffer->data() + r.buffer_offset,
+                             static_cast<unsigned>(r.length), r.file_offset);
+        }
         break;
       case op_code::write:
         io_uring_prep_write(sqe, r.fd, r.buffer->data() + r.buffer_offset,
@@ -156,6 +169,7 @@ class ring_operation {
         break;
     }
     io_uring_sqe_set_data(sqe, this);
+    return fixed;
   }
 
   // Cancellation types this operation honours (design note 5).
@@ -279,6 +293,7 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
       throw;
     }
     capacity_ = std::min(uring_.sq.ring_entries, uring_.cq.ring_entries / 2);
+    register_buffers(options);
   }
 
   ~ring_state() {
@@ -289,6 +304,10 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
   ring_state& operator=(const ring_state&) = delete;
 
   const asio::any_io_executor& executor() const noexcept { return executor_; }
+
+  std::shared_ptr<aligned_buffer> acquire_registered_buffer(std::size_t size) {
+    return pool_ != nullptr ? pool_->acquire(size) : nullptr;
+  }
 
   // Waits for the next eventfd signal. Only one wait is ever pending: the handler re-arms.
   void arm() {
@@ -380,6 +399,7 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
     ring_stats s = stats_;
     s.in_flight = submitted_.size();
     s.queued = queued_.size();
+    s.registered_buffers = pool_ != nullptr ? pool_->count() : 0;
     return s;
   }
 
@@ -451,7 +471,7 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
   bool submit_one_locked(ring_operation& op) {
     io_uring_sqe* sqe = get_sqe_locked();
     if (sqe == nullptr) return false;
-    op.prepare(sqe);
+    if (op.prepare(sqe, pool_.get())) ++stats_.fixed_reads;
     op.state_ = ring_operation::state::submitted;
     submitted_.push_back(&op);
     stats_.max_in_flight = std::max<std::uint64_t>(stats_.max_in_flight, submitted_.size());
@@ -568,6 +588,27 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
     }
   }
 
+  // Design note 8. Best effort: a ring without the pool works the same, pinning pages per read.
+  void register_buffers(const ring_options& options) {
+    if (options.registered_buffers == 0 || options.registered_buffer_size == 0) return;
+    try {
+      auto pool = std::make_shared<registered_buffer_pool>(options.registered_buffers,
+                                                           options.registered_buffer_size);
+      const std::vector<iovec> iov = pool->iovecs();
+      if (int r = io_uring_register_buffers(&uring_, iov.data(), static_cast<unsigned>(iov.size()));
+          r < 0) {
+        log().info(
+            "io ring: the kernel refused {} registered read buffers of {} bytes ({}; "
+            "RLIMIT_MEMLOCK?); reads pin their buffers one by one instead",
+            options.registered_buffers, options.registered_buffer_size, std::strerror(-r));
+        return;
+      }
+      pool_ = std::move(pool);
+    } catch (const std::bad_alloc&) {
+      log().info("io ring: no memory for the registered read buffers; reads pin their buffers");
+    }
+  }
+
   asio::any_io_executor executor_;
   // Touched only by the constructor, the wait chain (one handler at a time) and the destructor.
   asio::posix::stream_descriptor eventfd_;
@@ -587,6 +628,8 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
   bool closing_ = false;
   asio::steady_timer retry_timer_;
   ring_stats stats_;
+  // Set by the constructor, then only read; buffers may outlive the ring (design note 8).
+  std::shared_ptr<registered_buffer_pool> pool_;
 };
 
 namespace {
@@ -665,6 +708,10 @@ asio::awaitable<io_result> ring::fsync(int fd, bool data_only) {
   request.fd = fd;
   request.data_only = data_only;
   return detail::start_operation(state_, std::move(request));
+}
+
+std::shared_ptr<aligned_buffer> ring::acquire_registered_buffer(std::size_t size) {
+  return state_->acquire_registered_buffer(size);
 }
 
 ring_stats ring::stats() const {

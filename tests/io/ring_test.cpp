@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <future>
 #include <linux/magic.h>
@@ -201,6 +202,95 @@ TEST_F(RingTest, OneSubmitCarriesEveryOperationStartedBeforeItRunsUpToMaxBatch) 
   const ring_stats s = read_concurrently(ctx_, unbounded, f, *data, readers);
   EXPECT_EQ(s.sqes_submitted, readers);
   EXPECT_EQ(s.submit_calls, 1u);
+}
+
+TEST_F(RingTest, AReadIntoARegisteredBufferIsAFixedReadWithTheSameBytes) {
+  ASSERT_GT(ring_.stats().registered_buffers, 0u) << "the kernel refused the registration";
+  file f = open_data_file();
+  constexpr std::size_t size = 64 * 1024;
+  auto data = fill(f, size, 7);
+
+  auto registered = ring_.acquire_registered_buffer(size);
+  ASSERT_NE(registered, nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(registered->data()) % block, 0u);
+  auto result = run_task(ctx_, ring_.read_at(f.fd(), registered, 0, size, 0));
+  ASSERT_TRUE(result && result->ok()) << (result ? result->error.message() : "no result");
+  EXPECT_EQ(result->bytes, size);
+  EXPECT_TRUE(same_bytes(registered->data(), data->data(), size));
+  EXPECT_EQ(ring_.stats().fixed_reads, 1u);
+
+  // An ordinary buffer is an ordinary read.
+  auto plain = make_buffer(size);
+  result = run_task(ctx_, ring_.read_at(f.fd(), plain, 0, size, 0));
+  ASSERT_TRUE(result && result->ok());
+  EXPECT_TRUE(same_bytes(plain->data(), data->data(), size));
+  EXPECT_EQ(ring_.stats().fixed_reads, 1u);
+}
+
+TEST_F(RingTest, RegisteredBuffersRunOutAndComeBackWhenTheirLastReferenceGoes) {
+  const unsigned count = static_cast<unsigned>(ring_.stats().registered_buffers);
+  ASSERT_EQ(count, ring_options{}.registered_buffers);
+  EXPECT_EQ(ring_.acquire_registered_buffer(ring_options{}.registered_buffer_size + 1), nullptr)
+      << "a read larger than a pool buffer got one";
+  std::vector<std::shared_ptr<aligned_buffer>> taken;
+  for (unsigned i = 0; i < count; ++i) {
+    taken.push_back(ring_.acquire_registered_buffer(block));
+    ASSERT_NE(taken.back(), nullptr) << i;
+  }
+  EXPECT_EQ(ring_.acquire_registered_buffer(block), nullptr)
+      << "the pool handed out more than it has";
+  for (std::size_t i = 1; i < taken.size(); ++i)
+    EXPECT_NE(taken[i]->data(), taken[i - 1]->data());
+
+  const std::byte* returned = taken.back()->data();
+  auto copy = taken.back();
+  taken.pop_back();
+  EXPECT_EQ(ring_.acquire_registered_buffer(block), nullptr)
+      << "a buffer still referenced came back";
+  copy.reset();
+  auto again = ring_.acquire_registered_buffer(block);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->data(), returned);
+}
+
+TEST(RingRegisteredBuffers, ABufferReadIntoStaysOutOfThePoolUntilTheReadsCqeEvenIfTheReaderIsGone) {
+  asio::io_context ctx;
+  ring r(ctx.get_executor(), {.registered_buffers = 1});
+  testing::test_pipe pipe;
+  asio::cancellation_signal signal;
+  std::optional<io_result> result;
+  {
+    auto buffer = r.acquire_registered_buffer(block);
+    ASSERT_NE(buffer, nullptr);
+    asio::co_spawn(ctx, r.read_at(pipe.read_fd, std::move(buffer), 0, block, 0),
+                   asio::bind_cancellation_slot(
+                       signal.slot(), [&](std::exception_ptr, io_result res) { result = res; }));
+  }
+  ASSERT_TRUE(run_until(ctx, [&] { return r.stats().sqes_submitted == 1; }));
+  EXPECT_EQ(r.acquire_registered_buffer(block), nullptr) << "handed out while the kernel may write";
+  signal.emit(asio::cancellation_type::terminal);
+  ASSERT_TRUE(run_until(ctx, [&] { return result.has_value(); }));
+  EXPECT_NE(r.acquire_registered_buffer(block), nullptr) << "not returned after the CQE";
+}
+
+TEST(RingRegisteredBuffers, ARingWithoutThePoolHandsOutNone) {
+  asio::io_context ctx;
+  ring r(ctx.get_executor(), {.registered_buffers = 0});
+  EXPECT_EQ(r.stats().registered_buffers, 0u);
+  EXPECT_EQ(r.acquire_registered_buffer(block), nullptr);
+}
+
+TEST(RingRegisteredBuffers, ABufferMayOutliveItsRing) {
+  std::shared_ptr<aligned_buffer> kept;
+  {
+    asio::io_context ctx;
+    ring r(ctx.get_executor());
+    kept = r.acquire_registered_buffer(block);
+    ASSERT_NE(kept, nullptr);
+  }
+  std::memset(kept->data(), 0x5a, kept->size());  // still ordinary memory (ASan checks it)
+  EXPECT_EQ(kept->data()[kept->size() - 1], std::byte{0x5a});
+  kept.reset();
 }
 
 TEST(RingCapacity, OperationsBeyondTheRingsCapacityWaitInOrderAndComplete) {

@@ -48,6 +48,39 @@ TEST_F(DiskTierTest, LargeValuesComeBackExactlyFromDisk) {
   EXPECT_GT(tier->stats().bytes_read, 20u * 40000);  // most came from the files
 }
 
+TEST_F(DiskTierTest, LargeReadsGoIntoRegisteredBuffersAndGiveThemBack) {
+  ASSERT_GT(ring_.stats().registered_buffers, 0u) << "the kernel refused the registration";
+  auto o = options(256 * region);
+  o.region_size = 1 << 20;
+  auto tier = open(o);
+  constexpr std::size_t large = 40000;
+  put_range(*tier, 0, 60, large);  // 2.4 MB: the first regions are written and off the buffers
+  put_range(*tier, 60, 120);       // 3000 bytes each
+  ASSERT_FALSE(rt_.run(tier->flush()));
+
+  const auto reads_before = tier->stats().reads;
+  const auto fixed_before = ring_.stats().fixed_reads;
+  expect_all(*tier, 0, 40, large);
+  const auto large_reads = tier->stats().reads - reads_before;
+  EXPECT_GE(large_reads, 40u);
+  EXPECT_EQ(ring_.stats().fixed_reads - fixed_before, large_reads);
+
+  // Small values are read into ordinary buffers.
+  rt_.run(tier->close());
+  tier.reset();
+  tier = open(o);
+  expect_all(*tier, 60, 120);
+  EXPECT_GT(tier->stats().reads, 0u);
+  EXPECT_EQ(ring_.stats().fixed_reads - fixed_before, large_reads);
+
+  // Every buffer went back: the whole pool can be taken again.
+  std::vector<std::shared_ptr<io::aligned_buffer>> all;
+  for (unsigned i = 0; i < ring_.stats().registered_buffers; ++i) {
+    all.push_back(ring_.acquire_registered_buffer(large));
+    ASSERT_NE(all.back(), nullptr) << i;
+  }
+}
+
 TEST_F(DiskTierTest, ReopenAfterCleanCloseRestoresEveryEntryFromTheSnapshot) {
   {
     auto tier = open(options());

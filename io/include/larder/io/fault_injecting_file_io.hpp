@@ -105,6 +105,10 @@ class fault_injecting_file_io final : public file_io {
                                       std::size_t buffer_offset, std::size_t length,
                                       std::uint64_t file_offset) override;
   asio::awaitable<io_result> fsync(int fd, bool data_only) override;
+  // The inner file_io's: faults apply to the read, not to where its bytes land.
+  std::shared_ptr<aligned_buffer> registered_buffer(std::size_t size) override {
+    return inner_.registered_buffer(size);
+  }
 
  private:
   struct rule {

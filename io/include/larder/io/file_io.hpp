@@ -36,6 +36,14 @@ class file_io {
                                               std::size_t buffer_offset, std::size_t length,
                                               std::uint64_t file_offset) = 0;
   virtual asio::awaitable<io_result> fsync(int fd, bool data_only) = 0;
+
+  // A buffer for a read of `size` bytes that the kernel can fill without pinning its pages per
+  // read (ring::acquire_registered_buffer), or null when there is none to give: the caller then
+  // allocates an ordinary one. Such a buffer is aligned for O_DIRECT and should be let go soon,
+  // since the pool behind it is small.
+  virtual std::shared_ptr<aligned_buffer> registered_buffer(std::size_t /*size*/) {
+    return nullptr;
+  }
 };
 
 class ring_file_io final : public file_io {
@@ -49,6 +57,7 @@ class ring_file_io final : public file_io {
                                       std::size_t buffer_offset, std::size_t length,
                                       std::uint64_t file_offset) override;
   asio::awaitable<io_result> fsync(int fd, bool data_only) override;
+  std::shared_ptr<aligned_buffer> registered_buffer(std::size_t size) override;
 
  private:
   ring& ring_;
