@@ -407,21 +407,6 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
   void on_completions_ready(const boost::system::error_code& ec) {
     if (ec == asio::error::operation_aborted) return;
     if (ec) log().error("io ring: waiting on the eventfd failed: {}", ec.message());
-    // Completions first: the coroutines they resume start their next operations, and the
-    // device should get those before this thread spends two system calls on re-arming.
-    if (!process_completions()) return;
-    asio::post(executor_, [self = shared_from_this()] { self->rearm(); });
-  }
-
-  // Runs after the handlers posted by a wakeup (design note 4).
-  void rearm() {
-    operation_list finished;
-    {
-      std::lock_guard lock(mu_);
-      if (closing_) return;
-      submit_locked(&finished);  // what the resumed coroutines started, before the calls below
-    }
-    deliver(finished);
     eventfd_t ignored = 0;
     ::eventfd_read(eventfd_fd_, &ignored);  // EAGAIN when already drained is fine
     if (!process_completions()) return;

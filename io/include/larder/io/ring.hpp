@@ -26,19 +26,17 @@
 //     size, so that every operation plus one cancel request always has a CQE slot and the CQ
 //     never overflows (the eventfd protocol below relies on it). Operations beyond that wait in a
 //     FIFO inside the ring and get an SQE as completions free room.
-//  4. Completion path. When the eventfd is readable: reap every CQE (io_uring_peek_batch_cqe,
-//     io_uring_cq_advance), refill from the FIFO, submit, and post the completions; then post a
-//     re-arm task, so that the coroutines resumed by this wakeup start their next operations
-//     before the ring spends system calls on re-arming (at queue depth 1 those calls were on the
-//     critical path of every read). The re-arm task submits what those coroutines started,
-//     drains the eventfd (before reaping, so that a CQE posted during the reap signals again),
-//     reaps, re-arms the wait, and reaps once more: Asio's epoll reactor is edge-triggered and
-//     forgets an edge that comes while no wait is queued, so a CQE posted just before the re-arm
-//     would otherwise wait for some later completion. Each
-//     completion is posted to the awaiting handler's own executor (its strand), never run inline:
-//     an inline completion would run user code on the ring's stack, and a loop of them grows the
-//     stack without bound. Until it completes, an operation counts as outstanding work on that
-//     executor.
+//  4. Completion path. When the eventfd is readable: drain it (before reaping, so that a CQE
+//     posted during the reap signals again), reap every CQE (io_uring_peek_batch_cqe,
+//     io_uring_cq_advance), refill from the FIFO, submit, re-arm, and reap once more: Asio's epoll
+//     reactor is edge-triggered and forgets an edge that comes while no wait is queued, so a CQE
+//     posted just before the re-arm would otherwise wait for some later completion. Every submit
+//     also reaps the CQEs that entering the kernel made ready, so that completions do not gather
+//     into one wave while this thread is busy (the device would idle while the wave is worked
+//     through). Each completion is posted to the awaiting handler's own executor (its strand),
+//     never run inline: an inline completion would run user code on the ring's stack, and a loop of
+//     them grows the stack without bound. Until it completes, an operation counts as outstanding
+//     work on that executor.
 //  5. Cancellation and buffer ownership. The operation state owns its buffers (shared_ptr) and its
 //     iovec array, and the ring owns the operation until its CQE arrives. Cancellation through the
 //     awaiting handler's cancellation slot submits IORING_OP_ASYNC_CANCEL; the operation still
