@@ -21,22 +21,17 @@
 
 #include "redis_cluster.hpp"
 #include "redis_server.hpp"
+#include "remote_test_support.hpp"
 #include "waiting.hpp"
 
 namespace larder {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::bytes_of;
 using testing::redis_cluster;
 using testing::redis_server;
-
-std::span<const std::byte> bytes_of(const std::string& s) {
-  return std::as_bytes(std::span(s.data(), s.size()));
-}
-
-std::string text_of(const blob& b) {
-  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
-}
+using testing::text_of;
 
 std::string value_of(const std::string& key) {
   return "value of " + key;

@@ -21,6 +21,7 @@
 
 #include "larder/cache/remote/redis_connection.hpp"
 #include "redis_server.hpp"
+#include "remote_test_support.hpp"
 #include "scratch_directory.hpp"
 #include "waiting.hpp"
 
@@ -28,14 +29,8 @@ namespace larder {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::span<const std::byte> bytes_of(const std::string& s) {
-  return std::as_bytes(std::span(s.data(), s.size()));
-}
-
-std::string text_of(const blob& b) {
-  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
-}
+using testing::bytes_of;
+using testing::text_of;
 
 // A test CA; a server certificate it signed for 127.0.0.1 and localhost; a client certificate it
 // signed; and a second CA that signed neither. P-256 keys: quick to make.
@@ -163,34 +158,8 @@ TEST_F(RedisTls, RoundTripsBinaryValues) {
 TEST_F(RedisTls, PipelinedRequestsFromTwoThreadsAllGetTheirOwnValue) {
   start_server(false);
   auto c = connect(endpoint());
-  constexpr int keys = 100;
-  for (int k = 0; k < keys; ++k) {
-    rt_.run(
-        c->set("key" + std::to_string(k), bytes_of(std::string(k * 100, 'v') + std::to_string(k))));
-  }
-  constexpr int per_thread = 500;
-  std::atomic<int> correct{0};
-  std::atomic<int> wrong{0};
-  auto issue = [&](int first) {
-    for (int i = first; i < first + per_thread; ++i) {
-      rt_.spawn([&, i]() -> asio::awaitable<void> {
-        const int k = i % keys;
-        try {
-          const std::optional<blob> v = co_await c->get("key" + std::to_string(k));
-          (v && text_of(*v) == std::string(k * 100, 'v') + std::to_string(k) ? correct : wrong)++;
-        } catch (const std::exception&) {
-          wrong++;
-        }
-      });
-    }
-  };
-  std::thread a(issue, 0);
-  std::thread b(issue, per_thread);
-  a.join();
-  b.join();
-  ASSERT_TRUE(testing::eventually([&] { return correct + wrong == 2 * per_thread; }));
-  EXPECT_EQ(correct, 2 * per_thread);
-  EXPECT_EQ(wrong, 0);
+  testing::expect_pipelined_gets_from_two_threads(
+      rt_, *c, [](int k) { return std::string(k * 100, 'v') + std::to_string(k); });
 }
 
 TEST_F(RedisTls, DnsNameOfTheCertificateVerifies) {

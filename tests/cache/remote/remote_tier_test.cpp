@@ -26,6 +26,7 @@
 #include "redis_cluster.hpp"
 #include "redis_server.hpp"
 #include "remote/remote_value.hpp"
+#include "remote_test_support.hpp"
 #include "scratch_directory.hpp"
 #include "waiting.hpp"
 
@@ -34,6 +35,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::redis_server;
+using testing::text_of;
 
 // What a shell command printed (stdout), trailing newline removed.
 std::string shell(const std::string& command) {
@@ -47,10 +49,6 @@ std::string shell(const std::string& command) {
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
     out.pop_back();
   return out;
-}
-
-std::string text_of(const blob& b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
 blob blob_of(const std::string& s) {
