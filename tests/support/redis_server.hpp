@@ -35,16 +35,22 @@ inline std::uint16_t free_port() {
   return ntohs(addr.sin_port);
 }
 
+// The IPv4 loopback address at `port`.
+inline sockaddr_in loopback(std::uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return addr;
+}
+
 // True when a server on `port` answers an inline PING within 100 ms (with PONG, or NOAUTH when
 // it wants a password: either way it is up and awake).
 inline bool answers_ping(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   const timeval limit{.tv_sec = 0, .tv_usec = 100'000};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_in addr = loopback(port);
   bool up = false;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
       ::write(fd, "PING\r\n", 6) == 6) {
@@ -60,10 +66,7 @@ inline bool answers_ping(std::uint16_t port) {
 // port, which answers no plain-text PING.
 inline bool accepts_connections(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_in addr = loopback(port);
   const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
   return up;
@@ -72,10 +75,7 @@ inline bool accepts_connections(std::uint16_t port) {
 // True when nothing listens on loopback `port` and it can be bound right now.
 inline bool port_is_free(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_in addr = loopback(port);
   const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
   return free;

@@ -70,20 +70,7 @@ class RedisConnection : public ::testing::Test {
 
 TEST_F(RedisConnection, RoundTripsBinaryValues) {
   auto c = connect(endpoint());
-  const std::string zeros("\0a\0b\0\0\r\n", 9);
-  std::string large(1 << 20, '\0');
-  for (std::size_t i = 0; i < large.size(); ++i)
-    large[i] = static_cast<char>(i * 131 % 251);
-
-  rt_.run(c->set("zeros", bytes_of(zeros)));
-  rt_.run(c->set(std::string("key\0with\0nul", 12), bytes_of(large)));
-
-  const std::optional<blob> small = rt_.run(c->get("zeros"));
-  ASSERT_TRUE(small.has_value());
-  EXPECT_EQ(text_of(*small), zeros);
-  const std::optional<blob> big = rt_.run(c->get(std::string("key\0with\0nul", 12)));
-  ASSERT_TRUE(big.has_value());
-  EXPECT_EQ(text_of(*big), large);
+  testing::expect_binary_round_trips(rt_, *c);
 }
 
 TEST_F(RedisConnection, MissingKeyIsNullopt) {

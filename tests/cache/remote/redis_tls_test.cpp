@@ -137,20 +137,7 @@ test_certificates* RedisTls::certificates_ = nullptr;
 TEST_F(RedisTls, RoundTripsBinaryValues) {
   start_server(false);
   auto c = connect(endpoint());
-  const std::string zeros("\0a\0b\0\0\r\n", 9);
-  std::string large(1 << 20, '\0');
-  for (std::size_t i = 0; i < large.size(); ++i)
-    large[i] = static_cast<char>(i * 131 % 251);
-
-  rt_.run(c->set("zeros", bytes_of(zeros)));
-  rt_.run(c->set(std::string("key\0with\0nul", 12), bytes_of(large)));
-
-  const std::optional<blob> small = rt_.run(c->get("zeros"));
-  ASSERT_TRUE(small.has_value());
-  EXPECT_EQ(text_of(*small), zeros);
-  const std::optional<blob> big = rt_.run(c->get(std::string("key\0with\0nul", 12)));
-  ASSERT_TRUE(big.has_value());
-  EXPECT_EQ(text_of(*big), large);
+  testing::expect_binary_round_trips(rt_, *c);
   EXPECT_TRUE(rt_.run(c->del("zeros")));
   EXPECT_FALSE(rt_.run(c->get("zeros")).has_value());
 }

@@ -1,5 +1,6 @@
-// Helpers shared by the remote tier's tests: values as bytes and text, and the check that one
-// connection pipelines requests from two threads without mixing up their replies.
+// Helpers shared by the remote tier's tests: values as bytes and text, and checks that a
+// connection (plain or TLS) is binary safe and pipelines requests from two threads without mixing
+// up their replies.
 #pragma once
 
 #include <atomic>
@@ -27,6 +28,25 @@ inline std::span<const std::byte> bytes_of(const std::string& s) {
 
 inline std::string text_of(const blob& b) {
   return std::string(b.view());
+}
+
+// Sets and gets back values with NUL bytes and CR LF in them, and a 1 MiB value under a key with
+// NUL bytes in it: binary safety of the protocol both ways.
+inline void expect_binary_round_trips(runtime& rt, redis_connection& c) {
+  const std::string zeros("\0a\0b\0\0\r\n", 9);
+  std::string large(1 << 20, '\0');
+  for (std::size_t i = 0; i < large.size(); ++i)
+    large[i] = static_cast<char>(i * 131 % 251);
+
+  rt.run(c.set("zeros", bytes_of(zeros)));
+  rt.run(c.set(std::string("key\0with\0nul", 12), bytes_of(large)));
+
+  const std::optional<blob> small = rt.run(c.get("zeros"));
+  ASSERT_TRUE(small.has_value());
+  EXPECT_EQ(text_of(*small), zeros);
+  const std::optional<blob> big = rt.run(c.get(std::string("key\0with\0nul", 12)));
+  ASSERT_TRUE(big.has_value());
+  EXPECT_EQ(text_of(*big), large);
 }
 
 // Stores value_of(k) under "key<k>" for 100 keys, then gets them 500 times from each of two
