@@ -7,8 +7,8 @@ namespace larder::disk {
 namespace {
 
 // Grow once this full, by this factor (see the design note: 68 % to 85 % full).
-constexpr double max_load = 0.85;
-constexpr double growth = 1.25;
+constexpr double max_load = 0.9;
+constexpr double growth = 1.18;
 
 std::size_t mark_words(std::size_t capacity) {
   return (capacity + 63) / 64;
