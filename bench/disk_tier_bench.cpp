@@ -87,11 +87,10 @@ double since(clock_type::time_point start) {
   return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
-// fio's {iops, bytes per second} for its read or write job, or {0, 0} when it fails.
-std::pair<double, double> fio(const std::string& args, const char* direction) {
-  const auto run = larder::bench::run_fio("--name=larder " + args, direction);
-  if (!run) return {0, 0};
-  return {run->iops, run->bytes_per_second};
+// fio's figures for its read or write job, or zeros when it fails.
+larder::bench::fio_figures fio(const std::string& args, const char* direction) {
+  return larder::bench::run_fio("--name=larder " + args, direction).value_or(
+      larder::bench::fio_figures{});
 }
 
 std::string key_for(std::uint64_t i) {
@@ -102,6 +101,7 @@ struct random_get_result {
   double iops = 0;
   double bytes_per_second = 0;
   std::uint64_t misses = 0;
+  double cpu_seconds_per_get = 0;  // the process's user + system CPU
 };
 
 random_get_result random_gets(larder::runtime& rt, larder::disk_tier& tier, std::uint64_t count,
@@ -109,6 +109,7 @@ random_get_result random_gets(larder::runtime& rt, larder::disk_tier& tier, std:
   std::atomic<std::uint64_t> done{0};
   std::atomic<std::uint64_t> misses{0};
   const auto start = clock_type::now();
+  const double cpu_start = cpu_seconds();
   const auto deadline = start + std::chrono::duration<double>(seconds);
   auto reader = [&](unsigned seed) -> larder::asio::awaitable<void> {
     std::mt19937_64 rng(seed);
@@ -127,7 +128,9 @@ random_get_result random_gets(larder::runtime& rt, larder::disk_tier& tier, std:
     co_await larder::when_all(std::move(readers));
   }());
   const double elapsed = since(start);
-  return {done / elapsed, done * static_cast<double>(value_bytes) / elapsed, misses.load()};
+  const double cpu = cpu_seconds() - cpu_start;
+  return {done / elapsed, done * static_cast<double>(value_bytes) / elapsed, misses.load(),
+          cpu / static_cast<double>(std::max<std::uint64_t>(1, done))};
 }
 
 // A synchronous O_DIRECT pread loop over the region files, queue depth 1.
@@ -223,7 +226,7 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
       // A new file each round, as the fill writes new region files: overwriting blocks that are
       // already allocated and written is cheaper for the filesystem than writing fresh ones.
       fs::remove(fio_file);
-      fio_writes.push_back(fio(fio_common + " --rw=write --bs=1M --iodepth=4", "write").second /
+      fio_writes.push_back(fio(fio_common + " --rw=write --bs=1M --iodepth=4", "write").bytes_per_second /
                            1e6);
     }
   }
@@ -243,11 +246,16 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
     std::vector<double> ours;
     std::vector<double> theirs;
     std::vector<double> same_shape;
+    // CPU microseconds per get or per read: at queue depth 1 the device waits while they run.
+    std::vector<double> our_cpu;
+    std::vector<double> their_cpu;
+    std::vector<double> same_shape_cpu;
     std::uint64_t misses = 0;
     std::size_t read_size = 0;
     for (int round = 0; round < s.rounds; ++round) {
       const auto r = random_gets(rt, *tier, count, value_bytes, depth, s.seconds);
       ours.push_back(r.iops);
+      our_cpu.push_back(r.cpu_seconds_per_get * 1e6);
       misses += r.misses;
       const auto after = tier->stats();
       const double per_read =
@@ -259,14 +267,21 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
           fio_common + " --rw=randread --iodepth=" + std::to_string(depth) +
           " --runtime=" + std::to_string(std::max(1, static_cast<int>(s.seconds))) +
           " --time_based";
-      theirs.push_back(fio(job + " --bs=" + std::to_string(value_bytes), "read").first);
-      same_shape.push_back(
-          fio(job + " --bs=" + std::to_string(read_size) + " --blockalign=512", "read").first);
+      const auto plain = fio(job + " --bs=" + std::to_string(value_bytes), "read");
+      const auto shaped =
+          fio(job + " --bs=" + std::to_string(read_size) + " --blockalign=512", "read");
+      theirs.push_back(plain.iops);
+      same_shape.push_back(shaped.iops);
+      their_cpu.push_back(plain.iops > 0 ? plain.cpu_share / plain.iops * 1e6 : 0);
+      same_shape_cpu.push_back(shaped.iops > 0 ? shaped.cpu_share / shaped.iops * 1e6 : 0);
     }
     const std::string label = "random get, QD " + std::to_string(depth) + ", IOPS";
     print_row(label.c_str(), ours, theirs, "fio randread");
     const std::string shape = "fio " + std::to_string(read_size) + " B";
     print_row(label.c_str(), ours, same_shape, shape.c_str());
+    std::printf("  (CPU per get %.1f us; fio's per read %.1f us, at %zu B %.1f us; medians)\n",
+                median(our_cpu), their_cpu.empty() ? 0.0 : median(their_cpu), read_size,
+                same_shape_cpu.empty() ? 0.0 : median(same_shape_cpu));
     if (misses != 0) {
       std::printf("  (%llu of the gets missed: keys displaced by an index tag collision)\n",
                   static_cast<unsigned long long>(misses));

@@ -13,6 +13,8 @@ namespace larder::bench {
 struct fio_figures {
   double iops = 0;
   double bytes_per_second = 0;
+  // fio's own CPU (user + system) as a share of its run time: 0.44 is 44 % of one core.
+  double cpu_share = 0;
 };
 
 inline bool fio_available() {
@@ -55,7 +57,10 @@ inline std::optional<fio_figures> run_fio(const std::string& arguments,
   const auto iops = fio_json_number(json, "iops", section);
   const auto bw = fio_json_number(json, "bw_bytes", section);
   if (!iops || !bw) return std::nullopt;
-  return fio_figures{*iops, *bw};
+  // The job's CPU figures, in percent, come after its read and write blocks.
+  const double usr = fio_json_number(json, "usr_cpu", 0).value_or(0);
+  const double sys = fio_json_number(json, "sys_cpu", 0).value_or(0);
+  return fio_figures{*iops, *bw, (usr + sys) / 100};
 }
 
 }  // namespace larder::bench
