@@ -6,7 +6,7 @@
 namespace larder::disk {
 namespace {
 
-// Grow once this full, by this factor (see the design note: 68 % to 85 % full).
+// Grow once this full, by this factor (see the design note: 76.3 % to 90 % full).
 constexpr double max_load = 0.9;
 constexpr double growth = 1.18;
 
