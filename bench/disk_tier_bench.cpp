@@ -89,8 +89,8 @@ double since(clock_type::time_point start) {
 
 // fio's figures for its read or write job, or zeros when it fails.
 larder::bench::fio_figures fio(const std::string& args, const char* direction) {
-  return larder::bench::run_fio("--name=larder " + args, direction).value_or(
-      larder::bench::fio_figures{});
+  return larder::bench::run_fio("--name=larder " + args, direction)
+      .value_or(larder::bench::fio_figures{});
 }
 
 std::string key_for(std::uint64_t i) {
@@ -226,8 +226,8 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
       // A new file each round, as the fill writes new region files: overwriting blocks that are
       // already allocated and written is cheaper for the filesystem than writing fresh ones.
       fs::remove(fio_file);
-      fio_writes.push_back(fio(fio_common + " --rw=write --bs=1M --iodepth=4", "write").bytes_per_second /
-                           1e6);
+      fio_writes.push_back(
+          fio(fio_common + " --rw=write --bs=1M --iodepth=4", "write").bytes_per_second / 1e6);
     }
   }
   std::printf("\nvalues of %zu bytes, %llu entries (%llu MiB) in %s, %d rounds\n", value_bytes,
