@@ -4,7 +4,9 @@
 //     O_DIRECT write of the same volume (bs 1 MiB, io_uring).
 //  2. Random gets at queue depth 1 and 32 of values that are only on disk (the tier is used
 //     without a memory tier), beside fio randread (io_uring, direct) with the same block size
-//     and depth on a file of the same size, and a synchronous pread loop (depth 1).
+//     and depth on a file of the same size, and a synchronous pread loop (depth 1). Beside
+//     them, where a get's time goes: CPU per get against fio's per read, and the mean read
+//     latency (the tier's read_latency, submission included) against fio's lat_ns.
 //  3. Reopen: the time to open a directory of many small entries after a clean close (index
 //     snapshot) and after a crash (scan), and the index's bytes per entry.
 //
@@ -250,12 +252,24 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
     std::vector<double> our_cpu;
     std::vector<double> their_cpu;
     std::vector<double> same_shape_cpu;
+    // Mean microseconds from the start of a read (its submission included) to its completion:
+    // the disk tier's own read_latency, beside fio's lat_ns (slat + clat). A get's time beyond
+    // it is the tier's and the caller's CPU.
+    std::vector<double> our_latency;
+    std::vector<double> their_latency;
     std::uint64_t misses = 0;
     std::size_t read_size = 0;
     for (int round = 0; round < s.rounds; ++round) {
+      const auto latency_before = tier->stats().read_latency;
       const auto r = random_gets(rt, *tier, count, value_bytes, depth, s.seconds);
       ours.push_back(r.iops);
       our_cpu.push_back(r.cpu_seconds_per_get * 1e6);
+      const auto latency_after = tier->stats().read_latency;
+      our_latency.push_back(
+          std::chrono::duration<double, std::micro>(latency_after.sum - latency_before.sum)
+              .count() /
+          static_cast<double>(
+              std::max<std::uint64_t>(1, latency_after.count - latency_before.count)));
       misses += r.misses;
       const auto after = tier->stats();
       const double per_read =
@@ -274,6 +288,7 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
       same_shape.push_back(shaped.iops);
       their_cpu.push_back(plain.iops > 0 ? plain.cpu_share / plain.iops * 1e6 : 0);
       same_shape_cpu.push_back(shaped.iops > 0 ? shaped.cpu_share / shaped.iops * 1e6 : 0);
+      their_latency.push_back(plain.mean_latency_ns / 1e3);
     }
     const std::string label = "random get, QD " + std::to_string(depth) + ", IOPS";
     print_row(label.c_str(), ours, theirs, "fio randread");
@@ -282,6 +297,10 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
     std::printf("  (CPU per get %.1f us; fio's per read %.1f us, at %zu B %.1f us; medians)\n",
                 median(our_cpu), their_cpu.empty() ? 0.0 : median(their_cpu), read_size,
                 same_shape_cpu.empty() ? 0.0 : median(same_shape_cpu));
+    std::printf(
+        "  (read latency %.1f us, fio's %.1f us; a get every %.1f us, fio's read every %.1f us)\n",
+        median(our_latency), their_latency.empty() ? 0.0 : median(their_latency),
+        1e6 * depth / median(ours), theirs.empty() ? 0.0 : 1e6 * depth / median(theirs));
     if (misses != 0) {
       std::printf("  (%llu of the gets missed: keys displaced by an index tag collision)\n",
                   static_cast<unsigned long long>(misses));

@@ -15,6 +15,9 @@ struct fio_figures {
   double bytes_per_second = 0;
   // fio's own CPU (user + system) as a share of its run time: 0.44 is 44 % of one core.
   double cpu_share = 0;
+  // Mean time from the start of an I/O's submission to its completion, in nanoseconds (fio's
+  // lat_ns: slat + clat).
+  double mean_latency_ns = 0;
 };
 
 inline bool fio_available() {
@@ -60,7 +63,11 @@ inline std::optional<fio_figures> run_fio(const std::string& arguments,
   // The job's CPU figures, in percent, come after its read and write blocks.
   const double usr = fio_json_number(json, "usr_cpu", 0).value_or(0);
   const double sys = fio_json_number(json, "sys_cpu", 0).value_or(0);
-  return fio_figures{*iops, *bw, (usr + sys) / 100};
+  // "lat_ns" : { "min" : .., "max" : .., "mean" : .. }: submission to completion.
+  double latency = 0;
+  if (const auto at = json.find("\"lat_ns\"", section); at != std::string::npos)
+    latency = fio_json_number(json, "mean", at).value_or(0);
+  return fio_figures{*iops, *bw, (usr + sys) / 100, latency};
 }
 
 }  // namespace larder::bench
