@@ -264,14 +264,13 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
       const auto r = random_gets(rt, *tier, count, value_bytes, depth, s.seconds);
       ours.push_back(r.iops);
       our_cpu.push_back(r.cpu_seconds_per_get * 1e6);
-      const auto latency_after = tier->stats().read_latency;
-      our_latency.push_back(
-          std::chrono::duration<double, std::micro>(latency_after.sum - latency_before.sum)
-              .count() /
-          static_cast<double>(
-              std::max<std::uint64_t>(1, latency_after.count - latency_before.count)));
       misses += r.misses;
       const auto after = tier->stats();
+      our_latency.push_back(
+          std::chrono::duration<double, std::micro>(after.read_latency.sum - latency_before.sum)
+              .count() /
+          static_cast<double>(
+              std::max<std::uint64_t>(1, after.read_latency.count - latency_before.count)));
       const double per_read =
           static_cast<double>(after.bytes_read - before.bytes_read) /
           static_cast<double>(std::max<std::uint64_t>(1, after.reads - before.reads));
@@ -286,8 +285,8 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
           fio(job + " --bs=" + std::to_string(read_size) + " --blockalign=512", "read");
       theirs.push_back(plain.iops);
       same_shape.push_back(shaped.iops);
-      their_cpu.push_back(plain.iops > 0 ? plain.cpu_share / plain.iops * 1e6 : 0);
-      same_shape_cpu.push_back(shaped.iops > 0 ? shaped.cpu_share / shaped.iops * 1e6 : 0);
+      their_cpu.push_back(plain.cpu_microseconds_per_io());
+      same_shape_cpu.push_back(shaped.cpu_microseconds_per_io());
       their_latency.push_back(plain.mean_latency_ns / 1e3);
     }
     const std::string label = "random get, QD " + std::to_string(depth) + ", IOPS";
@@ -295,12 +294,11 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
     const std::string shape = "fio " + std::to_string(read_size) + " B";
     print_row(label.c_str(), ours, same_shape, shape.c_str());
     std::printf("  (CPU per get %.1f us; fio's per read %.1f us, at %zu B %.1f us; medians)\n",
-                median(our_cpu), their_cpu.empty() ? 0.0 : median(their_cpu), read_size,
-                same_shape_cpu.empty() ? 0.0 : median(same_shape_cpu));
+                median(our_cpu), median(their_cpu), read_size, median(same_shape_cpu));
     std::printf(
         "  (read latency %.1f us, fio's %.1f us; a get every %.1f us, fio's read every %.1f us)\n",
-        median(our_latency), their_latency.empty() ? 0.0 : median(their_latency),
-        1e6 * depth / median(ours), theirs.empty() ? 0.0 : 1e6 * depth / median(theirs));
+        median(our_latency), median(their_latency), 1e6 * depth / median(ours),
+        theirs.empty() ? 0.0 : 1e6 * depth / median(theirs));
     if (misses != 0) {
       std::printf("  (%llu of the gets missed: keys displaced by an index tag collision)\n",
                   static_cast<unsigned long long>(misses));

@@ -18,6 +18,9 @@ struct fio_figures {
   // Mean time from the start of an I/O's submission to its completion, in nanoseconds (fio's
   // lat_ns: slat + clat).
   double mean_latency_ns = 0;
+
+  // fio's CPU per I/O, in microseconds; 0 when fio did none.
+  double cpu_microseconds_per_io() const { return iops > 0 ? cpu_share / iops * 1e6 : 0; }
 };
 
 inline bool fio_available() {
