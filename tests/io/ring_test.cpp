@@ -253,6 +253,21 @@ TEST_F(RingTest, RegisteredBuffersRunOutAndComeBackWhenTheirLastReferenceGoes) {
   EXPECT_EQ(again->data(), returned);
 }
 
+TEST_F(RingTest, EachRegisteredBufferLiesInOneHugePage) {
+  // So that with transparent huge pages a read into one is a single physically contiguous
+  // segment for the device (ring.hpp, design note 8).
+  constexpr std::uintptr_t huge_page = std::uintptr_t{2} << 20;
+  std::vector<std::shared_ptr<aligned_buffer>> taken;
+  while (auto b = ring_.acquire_registered_buffer(block))
+    taken.push_back(std::move(b));
+  ASSERT_EQ(taken.size(), ring_options{}.registered_buffers);
+  for (const auto& b : taken) {
+    const auto first = reinterpret_cast<std::uintptr_t>(b->data());
+    const std::uintptr_t last = first + b->size() - 1;
+    EXPECT_EQ(first / huge_page, last / huge_page) << "a buffer crosses a 2 MiB boundary";
+  }
+}
+
 TEST(RingRegisteredBuffers, ABufferReadIntoStaysOutOfThePoolUntilTheReadsCqeEvenIfTheReaderIsGone) {
   asio::io_context ctx;
   ring r(ctx.get_executor(), {.registered_buffers = 1});

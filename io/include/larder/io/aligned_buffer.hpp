@@ -53,6 +53,11 @@ class aligned_buffer {
   // Frees a block given up by release(), given the data pointer it returned.
   static void release_block(std::byte* data) noexcept;
 
+ protected:
+  // A view of memory owned elsewhere, for a derived class that release()s before this
+  // destructor runs (the registered read buffers, slices of one huge-page block).
+  aligned_buffer(std::byte* data, std::size_t size) noexcept : data_(data), size_(size) {}
+
  private:
   std::byte* data_ = nullptr;
   std::size_t size_ = 0;
