@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
@@ -135,6 +136,31 @@ random_get_result random_gets(larder::runtime& rt, larder::disk_tier& tier, std:
           cpu / static_cast<double>(std::max<std::uint64_t>(1, done))};
 }
 
+// KiB of the mapping holding `address` that are transparent huge pages (/proc/self/smaps), or
+// -1 if the mapping is not found. The registered read buffers gain from huge pages (ring.hpp,
+// design note 8), so the figures depend on whether this machine gave them.
+long anon_huge_kib_at(const void* address) {
+  std::FILE* smaps = std::fopen("/proc/self/smaps", "r");
+  if (smaps == nullptr) return -1;
+  const auto at = reinterpret_cast<std::uintptr_t>(address);
+  bool inside = false;
+  long kib = -1;
+  char line[512];
+  while (std::fgets(line, sizeof line, smaps) != nullptr) {
+    unsigned long long first = 0;
+    unsigned long long end = 0;
+    char perms[8] = {};
+    // A mapping's first line is "first-end perms offset dev inode path"; its fields follow.
+    if (std::sscanf(line, "%llx-%llx %7s", &first, &end, perms) == 3) {
+      inside = at >= first && at < end;
+    } else if (inside && std::sscanf(line, "AnonHugePages: %ld kB", &kib) == 1) {
+      break;
+    }
+  }
+  std::fclose(smaps);
+  return kib;
+}
+
 // A synchronous O_DIRECT pread loop over the region files, queue depth 1.
 random_get_result pread_loop(const fs::path& regions, std::size_t block, double seconds) {
   std::vector<int> fds;
@@ -235,6 +261,12 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
   std::printf("\nvalues of %zu bytes, %llu entries (%llu MiB) in %s, %d rounds\n", value_bytes,
               static_cast<unsigned long long>(count), static_cast<unsigned long long>(s.mib),
               dir.c_str(), s.rounds);
+  if (auto pool_buffer = ring.acquire_registered_buffer(1)) {
+    std::printf(
+        "  (registered read buffers: %llu of %zu KiB; %ld KiB of their block in huge pages)\n",
+        static_cast<unsigned long long>(ring.stats().registered_buffers), pool_buffer->size() >> 10,
+        anon_huge_kib_at(pool_buffer->data()));
+  }
   std::printf("  %-34s %12s   %-14s %12s\n", "", "larder", "baseline", "");
   print_row("sequential put, MB/s", fill_rates, fio_writes, "fio write");
   std::printf("  (a fill used %.2f s of CPU; the flush at its end took %.3f s; medians)\n",
@@ -353,12 +385,31 @@ void run_reopen(const settings& s) {
   fs::remove_all(dir);
 }
 
+constexpr const char* usage =
+    "usage: disk_tier_bench [--dir DIR] [--mib N] [--seconds S] [--rounds R]\n"
+    "                       [--reopen-entries N] [--values 4096,65536] [--depths 1,32]\n"
+    "                       [--no-registered]\n"
+    "The disk tier's fill, random gets and reopen beside fio and a pread loop (see the\n"
+    "comment at the top of bench/disk_tier_bench.cpp and bench/RESULTS.md).\n"
+    "  --dir DIR            where the tier and fio's file go (default /tmp/larder-disk-bench)\n"
+    "  --mib N              data per value size, MiB (default 1024)\n"
+    "  --seconds S          length of each random-get run (default 3)\n"
+    "  --rounds R           runs per measurement, each beside fio's; medians printed (default 3)\n"
+    "  --reopen-entries N   entries for the reopen measurement; 0 skips it (default 1000000)\n"
+    "  --values LIST        value sizes in bytes (default 4096,65536)\n"
+    "  --depths LIST        concurrent gets (default 1,32)\n"
+    "  --no-registered      the ring without its registered read buffers\n";
+
 }  // namespace
 
 int main(int argc, char** argv) {
   settings s;
   for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::printf("%s", usage);
+      return 0;
+    }
     if (flag == "--no-registered") {
       s.registered = false;
       --i;  // takes no value
@@ -380,11 +431,7 @@ int main(int argc, char** argv) {
     else if (flag == "--depths")
       s.depths = parse_list<unsigned>(argv[i + 1]);
     else {
-      std::fprintf(stderr,
-                   "usage: disk_tier_bench [--dir DIR] [--mib N] [--seconds S] "
-                   "[--rounds R] "
-                   "[--reopen-entries N] [--values 4096,65536] [--depths 1,32] "
-                   "[--no-registered]\n");
+      std::fprintf(stderr, "disk_tier_bench: unknown option %s\n%s", flag.c_str(), usage);
       return 2;
     }
   }

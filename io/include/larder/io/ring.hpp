@@ -62,9 +62,13 @@
 //     cancellation.
 //  8. Registered buffers. The ring registers a pool of read buffers with the kernel
 //     (io_uring_register_buffers): a read into one of them goes to the kernel as READ_FIXED,
-//     which skips pinning and unpinning the buffer's pages on every read. On this machine it
-//     raised the disk tier's random gets at depth 32 by about a tenth (4 KiB values) and a third
-//     (64 KiB values); fio's own --fixedbufs gained at 64 KiB, not at 4 KiB (bench/RESULTS.md).
+//     which skips pinning and unpinning the buffer's pages on every read. On the first machine
+//     it raised the disk tier's random gets at depth 32 by about a tenth (4 KiB values) and a
+//     third (64 KiB values); fio's own --fixedbufs gained at 64 KiB, not at 4 KiB. The pool's
+//     buffers lie in transparent huge pages, none crossing one: a read into a buffer is then one
+//     physically contiguous segment instead of one per 4 KiB page, which on a virtio disk raised
+//     64 KiB random reads by a fifth at depth 1 and by a third or more at depth 32
+//     (bench/RESULTS.md).
 //     Callers ask for a buffer per read (acquire_registered_buffer) and use an ordinary one when
 //     the pool is empty or the read is larger than its buffers. A pool buffer goes back to the pool
 //     when its last reference does, and an operation holds one until its CQE, so a buffer is never
