@@ -12,10 +12,9 @@
 //
 //   build/release/bench/disk_tier_bench [--dir DIR] [--mib N] [--seconds S] [--rounds R]
 //                                       [--reopen-entries N] [--values 4096,65536]
-//                                       [--depths 1,32] [--no-registered] [--no-offload-writes]
+//                                       [--depths 1,32] [--no-registered]
 // --reopen-entries 0 skips the reopen measurement. --no-registered runs the ring without its
-// registered read buffers (ring.hpp, design note 8), --no-offload-writes with writes issued by
-// the thread that submits them (design note 9), for comparison.
+// registered read buffers (ring.hpp, design note 8), for comparison.
 //
 // Fills and random gets run R times each (default 3), each run followed by fio's; the medians
 // are printed, and the ratio is the median of the rounds' ratios: this machine's neighbours make
@@ -57,8 +56,7 @@ struct settings {
   std::uint64_t reopen_entries = 1000000;
   std::vector<std::size_t> value_sizes{4096, 65536};
   std::vector<unsigned> depths{1, 32};
-  bool registered = true;      // the ring's registered read buffers (ring.hpp, design note 8)
-  bool offload_writes = true;  // writes issued by the kernel's workers (ring.hpp, design note 9)
+  bool registered = true;  // the ring's registered read buffers (ring.hpp, design note 8)
 };
 
 // "4096,65536" -> {4096, 65536}.
@@ -212,7 +210,6 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
   larder::runtime rt({.threads = 1});
   larder::io::ring_options ring_options;
   if (!s.registered) ring_options.registered_buffers = 0;
-  ring_options.offload_writes = s.offload_writes;
   larder::io::ring ring(rt.executor(), ring_options);
   larder::io::ring_file_io file_io(ring);
   larder::disk_tier_options o;
@@ -394,7 +391,7 @@ void run_reopen(const settings& s) {
 constexpr const char* usage =
     "usage: disk_tier_bench [--dir DIR] [--mib N] [--seconds S] [--rounds R]\n"
     "                       [--reopen-entries N] [--values 4096,65536] [--depths 1,32]\n"
-    "                       [--no-registered] [--no-offload-writes]\n"
+    "                       [--no-registered]\n"
     "The disk tier's fill, random gets and reopen beside fio and a pread loop (see the\n"
     "comment at the top of bench/disk_tier_bench.cpp and bench/RESULTS.md).\n"
     "  --dir DIR            where the tier and fio's file go (default /tmp/larder-disk-bench)\n"
@@ -404,8 +401,7 @@ constexpr const char* usage =
     "  --reopen-entries N   entries for the reopen measurement; 0 skips it (default 1000000)\n"
     "  --values LIST        value sizes in bytes (default 4096,65536)\n"
     "  --depths LIST        concurrent gets (default 1,32)\n"
-    "  --no-registered      the ring without its registered read buffers\n"
-    "  --no-offload-writes  writes issued by the submitting thread, not the kernel's workers\n";
+    "  --no-registered      the ring without its registered read buffers\n";
 
 }  // namespace
 
@@ -420,9 +416,6 @@ int main(int argc, char** argv) {
     if (flag == "--no-registered") {
       s.registered = false;
       --i;  // takes no value
-    } else if (flag == "--no-offload-writes") {
-      s.offload_writes = false;
-      --i;
     } else if (i + 1 >= argc) {
       std::fprintf(stderr, "disk_tier_bench: %s needs a value\n", flag.c_str());
       return 2;

@@ -110,10 +110,6 @@ class ring_operation {
     iov_.clear();
   }
 
-  bool is_write() const noexcept {
-    return request_.code == op_code::write || request_.code == op_code::writev;
-  }
-
   // Checks the ranges and builds the iovec array. Returns the error the operation completes with
   // without reaching the kernel, or an empty code.
   std::error_code validate() {
@@ -271,7 +267,6 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
       : executor_(std::move(ex)),
         eventfd_(executor_),
         max_batch_(std::max(options.max_batch, 1u)),
-        offload_writes_(options.offload_writes),
         retry_timer_(executor_) {
     const unsigned entries = options.entries;
     if (int r = io_uring_queue_init(entries, &uring_, 0); r < 0) {
@@ -462,11 +457,6 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
     io_uring_sqe* sqe = get_sqe_locked();
     if (sqe == nullptr) return false;
     if (op.prepare(sqe, pool_.get())) ++stats_.fixed_reads;
-    if (offload_writes_ && op.is_write()) {
-      // Design note 9: the kernel's worker submits it, not this thread.
-      io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
-      ++stats_.offloaded_writes;
-    }
     op.state_ = ring_operation::state::submitted;
     submitted_.push_back(&op);
     stats_.max_in_flight = std::max<std::uint64_t>(stats_.max_in_flight, submitted_.size());
@@ -609,7 +599,6 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
   asio::posix::stream_descriptor eventfd_;
   int eventfd_fd_ = -1;
   const unsigned max_batch_;
-  const bool offload_writes_;
 
   // mu_ protects the fields below, the SQ and CQ, and every operation's state fields.
   mutable std::mutex mu_;

@@ -4,8 +4,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <future>
 #include <linux/magic.h>
 #include <memory>
@@ -14,7 +12,6 @@
 #include <string>
 #include <sys/vfs.h>
 #include <system_error>
-#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -269,68 +266,6 @@ TEST_F(RingTest, EachRegisteredBufferLiesInOneHugePage) {
     const std::uintptr_t last = first + b->size() - 1;
     EXPECT_EQ(first / huge_page, last / huge_page) << "a buffer crosses a 2 MiB boundary";
   }
-}
-
-// The kernel's io_uring workers serving thread `tid` (design note 9): io-wq names them so.
-int io_workers_of(pid_t tid) {
-  const std::string name = "iou-wrk-" + std::to_string(tid);
-  int workers = 0;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string line;
-    std::getline(comm, line);
-    workers += line == name;
-  }
-  return workers;
-}
-
-// Overwrites the first `size` bytes of `f` through a ring on a thread of its own, and returns how
-// many io_uring workers that thread then has: the workers belong to the thread that submits, and
-// a fresh one has none.
-int workers_after_an_overwrite(const file& f, std::size_t size, bool offload) {
-  int workers = -1;
-  std::thread([&] {
-    asio::io_context ctx;
-    ring r(ctx.get_executor(), {.offload_writes = offload});
-    ASSERT_EQ(io_workers_of(::gettid()), 0);
-    auto data = random_buffer(size, 5);
-    auto written = run_task(ctx, r.write_at(f.fd(), data, 0, size, 0));
-    ASSERT_TRUE(written && written->ok()) << (written ? written->error.message() : "no result");
-    EXPECT_EQ(r.stats().offloaded_writes, offload ? 1u : 0u);
-    workers = io_workers_of(::gettid());
-
-    auto back = make_buffer(size);
-    auto read = run_task(ctx, r.read_at(f.fd(), back, 0, size, 0));
-    ASSERT_TRUE(read && read->ok());
-    EXPECT_TRUE(same_bytes(back->data(), data->data(), size));
-    EXPECT_EQ(r.stats().offloaded_writes, offload ? 1u : 0u) << "a read was offloaded";
-  }).join();
-  return workers;
-}
-
-TEST_F(RingTest, AWriteIsIssuedByTheKernelsWorkerNotByTheSubmittingThread) {
-  file f = open_data_file();
-  constexpr std::size_t size = 16 * block;
-  // Blocks already written and synced: overwriting them can be issued without blocking, so
-  // without the offload the kernel has no reason of its own to hand the write to a worker.
-  fill(f, size, 4);
-  ASSERT_EQ(::fdatasync(f.fd()), 0);
-  EXPECT_EQ(workers_after_an_overwrite(f, size, false), 0) << "written inline: no worker";
-  EXPECT_GE(workers_after_an_overwrite(f, size, true), 1) << "no iou-wrk thread issued the write";
-}
-
-TEST_F(RingTest, WithoutOffloadWritesGoInlineAndStillRoundTrip) {
-  ring inline_writes(ctx_.get_executor(), {.offload_writes = false});
-  file f = open_data_file();
-  constexpr std::size_t size = 8 * block;
-  auto data = random_buffer(size, 6);
-  auto written = run_task(ctx_, inline_writes.writev(f.fd(), {{data, 0, size}}, 0));
-  ASSERT_TRUE(written && written->ok());
-  EXPECT_EQ(inline_writes.stats().offloaded_writes, 0u);
-  auto back = make_buffer(size);
-  auto read = run_task(ctx_, inline_writes.read_at(f.fd(), back, 0, size, 0));
-  ASSERT_TRUE(read && read->ok());
-  EXPECT_TRUE(same_bytes(back->data(), data->data(), size));
 }
 
 TEST(RingRegisteredBuffers, ABufferReadIntoStaysOutOfThePoolUntilTheReadsCqeEvenIfTheReaderIsGone) {

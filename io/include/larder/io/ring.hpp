@@ -74,14 +74,6 @@
 //     when its last reference does, and an operation holds one until its CQE, so a buffer is never
 //     handed out while the kernel may still write into it. If the kernel refuses the registration
 //     (RLIMIT_MEMLOCK), the ring runs without the pool and says so once in the log.
-//  9. Offloaded writes. A write is sent with IOSQE_ASYNC, so one of the kernel's io_uring
-//     workers (threads named iou-wrk-<tid>) issues it. Issued inline, an O_DIRECT write of a
-//     MiB costs the submitting thread the pinning of its pages and the device doorbell (a VM
-//     exit on a virtio disk); the disk tier's one thread would then spend on that the time it
-//     fills the next region with. With them offloaded, its 4 KiB sequential puts went from
-//     0.73-0.98 to 0.94-1.14 of fio's sequential write, the CPU of a fill fell by a tenth to a
-//     quarter, and 64 KiB puts from 1.04-1.09 to 1.12-1.21 (bench/RESULTS.md). Reads stay inline:
-//     offloaded, 4 KiB random reads at depth 32 fell from 0.81-0.90 to 0.78-0.79 of fio.
 #pragma once
 
 #include <cstddef>
@@ -116,9 +108,6 @@ struct ring_options {
   // 32 always finds one, within Debian's default 8 MiB RLIMIT_MEMLOCK. 0 buffers: no pool.
   unsigned registered_buffers = 32;
   std::size_t registered_buffer_size = 128 << 10;
-  // Writes and writevs go to the kernel's worker threads (IOSQE_ASYNC, design note 9) instead
-  // of being issued by the thread that submits them.
-  bool offload_writes = true;
 };
 
 // Counters since construction. A snapshot: the fields are read together under the ring's lock.
@@ -132,7 +121,6 @@ struct ring_stats {
   std::uint64_t queued = 0;       // operations waiting in the FIFO for capacity
   std::uint64_t fixed_reads = 0;  // reads into registered buffers (READ_FIXED)
   std::uint64_t registered_buffers = 0;  // buffers the kernel accepted in the pool (0: no pool)
-  std::uint64_t offloaded_writes = 0;    // writes handed to the kernel's workers (IOSQE_ASYNC)
 };
 
 // A byte range of a buffer, with the reference that keeps the bytes alive while the kernel uses
