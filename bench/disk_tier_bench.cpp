@@ -269,11 +269,12 @@ void run_size(const settings& s, std::size_t value_bytes, bool fio_available) {
   }
   std::printf("  %-34s %12s   %-14s %12s\n", "", "larder", "baseline", "");
   print_row("sequential put, MB/s", fill_rates, fio_writes, "fio write");
+  const auto filled = tier->stats();
   std::printf(
       "  (a fill used %.2f s of CPU; the flush at its end took %.3f s; medians; the last "
       "fill's %llu regions used %llu buffers)\n",
-      median(fill_cpu), median(flush_times), static_cast<unsigned long long>(tier->stats().regions),
-      static_cast<unsigned long long>(tier->stats().region_buffers_allocated));
+      median(fill_cpu), median(flush_times), static_cast<unsigned long long>(filled.regions),
+      static_cast<unsigned long long>(filled.region_buffers_allocated));
 
   // The device cost of a get is not quite fio's: an entry carries a header and its key, so a
   // 4 KiB value is a read of about 4.5 KiB at the device's 512-byte alignment, which crosses a

@@ -15,9 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::size_t round_up(std::size_t n, std::size_t to) {
-  return (n + to - 1) / to * to;
-}
+using io::round_up;
 
 // Reads `length` bytes at `offset` of `f` into a blob, through io. O_DIRECT needs an aligned
 // offset, length and buffer: the read covers the aligned range and the blob views its middle.

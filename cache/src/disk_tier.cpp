@@ -24,6 +24,7 @@
 #include "disk/region_file.hpp"
 #include "disk/region_replay.hpp"
 #include "key_hash.hpp"
+#include "larder/io/aligned_buffer.hpp"
 #include "larder/io/file.hpp"
 #include "larder/runtime/detail/posted_completion.hpp"
 #include "larder/runtime/log.hpp"
@@ -56,9 +57,7 @@ constexpr std::uint32_t snapshot_magic = 0x5344524c;  // "LRDS"
 // 2: each region carries the tags of the keys its tombstones erased (eviction_log.hpp).
 constexpr std::uint32_t snapshot_version = 2;
 
-std::size_t round_up(std::size_t n, std::size_t to) {
-  return (n + to - 1) / to * to;
-}
+using io::round_up;
 
 template <typename T>
 void store(std::vector<std::byte>& out, T value) {

@@ -52,9 +52,7 @@ namespace {
 // Bytes of the first read of a file: most headers fit, so load() usually reads once.
 constexpr std::size_t first_read_bytes = 64 << 10;
 
-std::size_t round_up(std::size_t n, std::size_t to) {
-  return (n + to - 1) / to * to;
-}
+using io::round_up;
 
 std::uint64_t read_le64(std::span<const std::byte> bytes) {
   std::uint64_t n = 0;

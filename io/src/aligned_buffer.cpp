@@ -16,12 +16,6 @@ namespace larder::io {
 #ifdef LARDER_PLAIN_ALLOCATOR
 // Sanitizer builds allocate with the C library so that AddressSanitizer sees every value buffer
 // (it cannot see inside mimalloc's pages). The block's start is stored just below header_room.
-namespace {
-constexpr std::size_t round_up(std::size_t n, std::size_t to) {
-  return (n + to - 1) / to * to;
-}
-}  // namespace
-
 aligned_buffer::aligned_buffer(std::size_t size, std::size_t alignment) {
   assert(alignment >= default_alignment && (alignment & (alignment - 1)) == 0);
   const std::size_t offset = round_up(header_room + sizeof(void*), alignment);
@@ -53,7 +47,7 @@ void aligned_buffer::release_block(std::byte* data) noexcept {
 #endif
 
 void aligned_buffer::advise_huge_pages() noexcept {
-  constexpr std::uintptr_t huge_page = std::uintptr_t{2} << 20;
+  constexpr std::uintptr_t huge_page = huge_page_size;
   const auto begin = reinterpret_cast<std::uintptr_t>(data_);
   const std::uintptr_t first = (begin + huge_page - 1) & ~(huge_page - 1);
   const std::uintptr_t last = (begin + size_) & ~(huge_page - 1);

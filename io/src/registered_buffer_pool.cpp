@@ -11,10 +11,6 @@ namespace larder::io::detail {
 
 namespace {
 
-std::size_t round_up(std::size_t n, std::size_t to) {
-  return (n + to - 1) / to * to;
-}
-
 // A stride that keeps every buffer inside one huge page: a power of two up to a huge page
 // divides it, and larger buffers start on huge-page boundaries. A size that is not a power of
 // two costs up to twice its bytes (96 KiB buffers take 128 KiB each); the default 128 KiB does

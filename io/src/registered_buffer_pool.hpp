@@ -29,7 +29,7 @@ class registered_buffer_pool : public std::enable_shared_from_this<registered_bu
  public:
   // Alignment of every buffer's data(): a page, enough for O_DIRECT on any device.
   static constexpr std::size_t alignment = 4096;
-  static constexpr std::size_t huge_page = std::size_t{2} << 20;
+  static constexpr std::size_t huge_page = huge_page_size;
 
   // Maps `count` buffers of `size` bytes. Throws std::bad_alloc.
   registered_buffer_pool(unsigned count, std::size_t size);

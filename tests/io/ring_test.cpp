@@ -256,7 +256,7 @@ TEST_F(RingTest, RegisteredBuffersRunOutAndComeBackWhenTheirLastReferenceGoes) {
 TEST_F(RingTest, EachRegisteredBufferLiesInOneHugePage) {
   // So that with transparent huge pages a read into one is a single physically contiguous
   // segment for the device (ring.hpp, design note 8).
-  constexpr std::uintptr_t huge_page = std::uintptr_t{2} << 20;
+  constexpr std::uintptr_t huge_page = huge_page_size;
   std::vector<std::shared_ptr<aligned_buffer>> taken;
   while (auto b = ring_.acquire_registered_buffer(block))
     taken.push_back(std::move(b));

@@ -14,6 +14,14 @@
 
 namespace larder::io {
 
+// The transparent huge page size of x86-64 and most arm64 kernels.
+inline constexpr std::size_t huge_page_size = std::size_t{2} << 20;
+
+// `n` rounded up to a multiple of `to` (to > 0): buffer sizes and file extents for O_DIRECT.
+constexpr std::size_t round_up(std::size_t n, std::size_t to) {
+  return (n + to - 1) / to * to;
+}
+
 class aligned_buffer {
  public:
   // Bytes available in front of data(), aligned to alignof(std::max_align_t).
