@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <system_error>
+#include <thread>
 #include <type_traits>
 #include <unistd.h>
 #include <utility>
@@ -21,6 +22,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
@@ -98,8 +100,9 @@ class ring_operation {
   ring_operation(const ring_operation&) = delete;
   ring_operation& operator=(const ring_operation&) = delete;
 
-  // Posts the waiting handler with `result`. Called exactly once, without ring_state's lock.
-  virtual void complete(io_result result) = 0;
+  // Hands `result` to the waiting handler, called exactly once, without ring_state's lock. Posted,
+  // unless `from_event_loop` (design note 4): then dispatched, so that it may run at once.
+  virtual void complete(io_result result, bool from_event_loop) = 0;
 
   // Drops the references to the operation's buffers once the kernel is done with them, before
   // the handler is posted: the awaiting coroutine may resume on another thread at once, and it
@@ -207,8 +210,12 @@ class ring_operation_for final : public ring_operation {
         work_(asio::prefer(asio::get_associated_executor(handler_, fallback),
                            asio::execution::outstanding_work.tracked)) {}
 
-  void complete(io_result result) override {
-    asio::post(work_, asio::append(std::move(handler_), result));
+  void complete(io_result result, bool from_event_loop) override {
+    if (from_event_loop) {
+      asio::dispatch(work_, asio::append(std::move(handler_), result));
+    } else {
+      asio::post(work_, asio::append(std::move(handler_), result));
+    }
   }
 
  private:
@@ -332,7 +339,7 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
       } else if (queued_.empty() && has_room_locked() && submit_one_locked(o)) {
         if (io_uring_sq_ready(&uring_) >= max_batch_) {
           submit_locked(&finished);
-        } else {
+        } else if (completion_pass_thread_ != std::this_thread::get_id()) {
           request_submit_locked();
         }
       } else {
@@ -409,6 +416,24 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
     if (ec) log().error("io ring: waiting on the eventfd failed: {}", ec.message());
     eventfd_t ignored = 0;
     ::eventfd_read(eventfd_fd_, &ignored);  // EAGAIN when already drained is fine
+    // The only operation in flight resumes its coroutine here if its executor allows it, and the
+    // operation that starts next joins the submit of the pass below (design note 4).
+    operation_list finished;
+    bool alone = false;
+    {
+      std::lock_guard lock(mu_);
+      if (closing_) return;
+      reap_locked(finished);
+      refill_locked();
+      submit_locked(&finished);
+      alone = finished.size() == 1 && submitted_.empty() && queued_.empty();
+      if (alone) completion_pass_thread_ = std::this_thread::get_id();
+    }
+    deliver(finished, alone);
+    if (alone) {
+      std::lock_guard lock(mu_);
+      completion_pass_thread_ = std::thread::id();
+    }
     if (!process_completions()) return;
     arm();
     // Asio's epoll reactor is edge-triggered and forgets an edge that comes while no wait is
@@ -565,11 +590,11 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
     finished.push_back(&op);
   }
 
-  static void deliver(operation_list& finished) {
+  static void deliver(operation_list& finished, bool from_event_loop = false) {
     while (ring_operation* op = finished.pop_front()) {
       const std::shared_ptr<ring_operation> release = std::move(op->self_);
       op->release_buffers();
-      op->complete(op->result_);
+      op->complete(op->result_, from_event_loop);
     }
   }
 
@@ -609,6 +634,8 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
   operation_list submitted_;
   std::size_t pending_cancels_ = 0;  // cancel SQEs whose CQE has not arrived
   bool submit_posted_ = false;
+  // The thread resuming coroutines in on_completions_ready, which submits what they start.
+  std::thread::id completion_pass_thread_;
   bool retry_armed_ = false;
   bool closing_ = false;
   asio::steady_timer retry_timer_;

@@ -149,6 +149,60 @@ TEST_F(RingTest, ARangeOutsideTheBufferCompletesWithInvalidArgument) {
   EXPECT_EQ(ring_.stats().sqes_submitted, before.sqes_submitted);  // the kernel saw none
 }
 
+// Design note 4: the completion of the only read in flight resumes its coroutine inside the
+// eventfd handler that reaped it, and the read the coroutine starts next is submitted from that
+// handler. A posted resumption and a posted submit task would make three handlers per read.
+TEST_F(RingTest, ASequentialReadLoopResumesAndSubmitsFromTheEventfdHandler) {
+  constexpr std::size_t reads = 200;
+  file f = open_data_file();
+  auto data = fill(f, 16 * block, 8);
+  const auto before = ring_.stats();
+  std::size_t wrong = 0;
+  bool done = false;
+  asio::co_spawn(
+      ctx_,
+      [&]() -> asio::awaitable<void> {
+        auto buffer = make_buffer(block);
+        for (std::size_t i = 0; i < reads; ++i) {
+          const std::size_t n = i % 16;
+          const io_result r = co_await ring_.read_at(f.fd(), buffer, 0, block, n * block);
+          if (!r.ok() || !same_bytes(buffer->data(), data->data() + n * block, block)) ++wrong;
+        }
+      },
+      [&](std::exception_ptr error) {
+        EXPECT_FALSE(error);
+        done = true;
+      });
+  std::size_t handlers = 0;
+  while (!done)
+    handlers += ctx_.run_one();
+  EXPECT_EQ(wrong, 0u);
+  const auto after = ring_.stats();
+  EXPECT_EQ(after.sqes_submitted - before.sqes_submitted, reads);
+  EXPECT_EQ(after.submit_calls - before.submit_calls, reads);
+  // One eventfd wakeup per read, plus the few completions found by the reap after re-arming,
+  // which are posted.
+  EXPECT_LT(handlers, 2 * reads) << handlers << " handlers ran for " << reads << " reads";
+}
+
+// An operation that start() finishes itself is posted, never resumed on its caller's stack: a
+// loop of them would otherwise nest one frame per operation until the stack overflows.
+TEST_F(RingTest, ALoopOfOperationsFailingAtStartDoesNotGrowTheStack) {
+  constexpr int attempts = 100000;
+  file f = open_data_file();
+  auto small = make_buffer(block);
+  auto invalid = run_task(ctx_, [&]() -> asio::awaitable<int> {
+    int n = 0;
+    for (int i = 0; i < attempts; ++i) {
+      const io_result r = co_await ring_.read_at(f.fd(), small, block, 1, 0);
+      if (r.error == std::errc::invalid_argument) ++n;
+    }
+    co_return n;
+  }());
+  ASSERT_TRUE(invalid);
+  EXPECT_EQ(*invalid, attempts);
+}
+
 // Starts `readers` reads of consecutive blocks from `readers` coroutines on a single-threaded
 // context, runs them to completion and checks the bytes. Returns the ring's stats delta.
 ring_stats read_concurrently(asio::io_context& ctx, ring& r, const file& f,

@@ -33,10 +33,17 @@
 //     posted just before the re-arm would otherwise wait for some later completion. Every submit
 //     also reaps the CQEs that entering the kernel made ready, so that completions do not gather
 //     into one wave while this thread is busy (the device would idle while the wave is worked
-//     through). Each completion is posted to the awaiting handler's own executor (its strand),
-//     never run inline: an inline completion would run user code on the ring's stack, and a loop of
-//     them grows the stack without bound. Until it completes, an operation counts as outstanding
-//     work on that executor.
+//     through). Completions go to the awaiting handler's own executor (its strand). When the
+//     eventfd handler reaps the only operation in flight, it dispatches that completion: the
+//     coroutine resumes right there if its executor allows, and the operation it starts next
+//     joins the handler's submit instead of posting a submit task of its own. At depth 1 this
+//     took the time from a CQE to the next submission from 7.1 to 5.6 us (traced; fio's is 3.1).
+//     Every other completion is posted. With more in flight, a posted resumption lets other
+//     threads running the executor take it, and lets the next operations gather into one submit
+//     (resuming inline, 4.0 SQEs per submit at depth 32 fell to 3.5). A completion that start()
+//     finishes itself (an invalid operation, a closed ring) would run inline on its caller's
+//     stack, and a loop of them would grow it without bound. Until it completes, an operation
+//     counts as outstanding work on that executor.
 //  5. Cancellation and buffer ownership. The operation state owns its buffers (shared_ptr) and its
 //     iovec array, and the ring owns the operation until its CQE arrives. Cancellation through the
 //     awaiting handler's cancellation slot submits IORING_OP_ASYNC_CANCEL; the operation still
