@@ -11,7 +11,6 @@
 #include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <system_error>
-#include <thread>
 #include <type_traits>
 #include <unistd.h>
 #include <utility>
@@ -199,6 +198,8 @@ class ring_operation {
   std::vector<iovec> iov_;
 };
 
+class ring_state;
+
 namespace {
 
 template <typename Handler>
@@ -265,6 +266,10 @@ class operation_list {
   ring_operation* tail_ = nullptr;
   std::size_t size_ = 0;
 };
+
+// The ring whose eventfd handler is resuming a coroutine on this thread (design note 4): an
+// operation that coroutine starts is submitted by that handler, not by a posted task.
+thread_local const ring_state* resuming_on_this_thread = nullptr;
 
 }  // namespace
 
@@ -339,7 +344,7 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
       } else if (queued_.empty() && has_room_locked() && submit_one_locked(o)) {
         if (io_uring_sq_ready(&uring_) >= max_batch_) {
           submit_locked(&finished);
-        } else if (completion_pass_thread_ != std::this_thread::get_id()) {
+        } else if (resuming_on_this_thread != this) {
           request_submit_locked();
         }
       } else {
@@ -416,8 +421,6 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
     if (ec) log().error("io ring: waiting on the eventfd failed: {}", ec.message());
     eventfd_t ignored = 0;
     ::eventfd_read(eventfd_fd_, &ignored);  // EAGAIN when already drained is fine
-    // The only operation in flight resumes its coroutine here if its executor allows it, and the
-    // operation that starts next joins the submit of the pass below (design note 4).
     operation_list finished;
     bool alone = false;
     {
@@ -427,18 +430,22 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
       refill_locked();
       submit_locked(&finished);
       alone = finished.size() == 1 && submitted_.empty() && queued_.empty();
-      if (alone) completion_pass_thread_ = std::this_thread::get_id();
     }
-    deliver(finished, alone);
-    if (alone) {
-      std::lock_guard lock(mu_);
-      completion_pass_thread_ = std::thread::id();
-    }
-    if (!process_completions()) return;
+    // Re-armed before any coroutine resumes here: one may run long before it suspends, and the
+    // completions of other threads' operations must not wait for it.
     arm();
-    // Asio's epoll reactor is edge-triggered and forgets an edge that comes while no wait is
-    // queued, so a CQE posted between the reap above and arm() would sit until some later
-    // completion. Reap once more now that the wait is queued: anything after this signals it.
+    if (alone) {
+      // The only operation in flight resumes its coroutine here if its executor allows it, and
+      // the operation it starts next joins the submit below (design note 4).
+      resuming_on_this_thread = this;
+      deliver(finished, true);
+      resuming_on_this_thread = nullptr;
+    } else {
+      deliver(finished);
+    }
+    // Submits what the resumed coroutines started. And Asio's epoll reactor is edge-triggered and
+    // forgets an edge that comes while no wait is queued, so a CQE posted between the reap above
+    // and arm() would sit until some later completion: reap once more now that the wait is queued.
     process_completions();
   }
 
@@ -634,8 +641,6 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
   operation_list submitted_;
   std::size_t pending_cancels_ = 0;  // cancel SQEs whose CQE has not arrived
   bool submit_posted_ = false;
-  // The thread resuming coroutines in on_completions_ready, which submits what they start.
-  std::thread::id completion_pass_thread_;
   bool retry_armed_ = false;
   bool closing_ = false;
   asio::steady_timer retry_timer_;

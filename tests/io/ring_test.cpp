@@ -423,6 +423,47 @@ TEST(RingOnRuntime, CompletionsResumeOnTheCallersStrand) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+// Design note 4: a coroutine resumed inside the eventfd handler may run long before it suspends.
+// The handler re-arms the eventfd wait first, so reads of other threads still complete meanwhile.
+TEST(RingOnRuntime, ACoroutineResumedInTheEventfdHandlerDoesNotHoldUpOtherCompletions) {
+  runtime rt({.threads = 2});
+  ring r(rt.executor());
+  testing::scratch_directory dir;
+  file f = file::open(dir.path() / "data", {.write = true, .create = true});
+  auto data = random_buffer(2 * block, 9);
+  ASSERT_EQ(::pwrite(f.fd(), data->data(), 2 * block, 0), static_cast<ssize_t>(2 * block));
+
+  std::promise<void> first_read;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  auto long_task = asio::co_spawn(
+      rt.executor(),
+      [&]() -> asio::awaitable<bool> {
+        auto buffer = make_buffer(block);
+        const io_result res = co_await r.read_at(f.fd(), buffer, 0, block, 0);
+        first_read.set_value();
+        // Busy with the read's bytes, without suspending, until the test says so.
+        released.wait_for(30s);
+        co_return res.ok() && same_bytes(buffer->data(), data->data(), block);
+      },
+      asio::use_future);
+  ASSERT_EQ(first_read.get_future().wait_for(30s), std::future_status::ready);
+  auto other = asio::co_spawn(
+      rt.executor(),
+      [&]() -> asio::awaitable<bool> {
+        auto buffer = make_buffer(block);
+        const io_result res = co_await r.read_at(f.fd(), buffer, 0, block, block);
+        co_return res.ok() && same_bytes(buffer->data(), data->data() + block, block);
+      },
+      asio::use_future);
+  const auto other_status = other.wait_for(10s);
+  release.set_value();
+  ASSERT_EQ(other_status, std::future_status::ready)
+      << "the second read waited for the coroutine the eventfd handler was running";
+  EXPECT_TRUE(other.get());
+  EXPECT_TRUE(long_task.get());
+}
+
 // Cancellations race with data arriving, on two threads: a pipe read may end with its byte or
 // with ECANCELED (or never start, if cancelled before it was initiated), but exactly once.
 TEST(RingOnRuntime, CancellationsRacingCompletionsEndEveryReadExactlyOnce) {
