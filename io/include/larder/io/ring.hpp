@@ -39,7 +39,8 @@
 //     starts next joins the handler's submit instead of posting a submit task of its own (the
 //     wait is re-armed first because the coroutine may run long before it suspends, and other
 //     threads' completions must not wait for it). At depth 1 this
-//     took the time from a CQE to the next submission from 7.1 to 5.6 us (traced; fio's is 3.1).
+//     took the ring's time from a CQE to the next submission from about 6.2 to 4.6-5.0 us
+//     (traced; fio's is 3.1); for the disk tier's gets it is within the noise (bench/RESULTS.md).
 //     Every other completion is posted. With more in flight, a posted resumption lets other
 //     threads running the executor take it, and lets the next operations gather into one submit
 //     (resuming inline, 4.0 SQEs per submit at depth 32 fell to 3.5). A completion that start()
