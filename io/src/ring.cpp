@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <mutex>
 #include <new>
@@ -437,9 +438,23 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
     if (alone) {
       // The only operation in flight resumes its coroutine here if its executor allows it, and
       // the operation it starts next joins the submit below (design note 4).
-      resuming_on_this_thread = this;
+      struct resumption {
+        ring_state& ring;
+        explicit resumption(ring_state& r) : ring(r) { resuming_on_this_thread = &r; }
+        resumption(const resumption&) = delete;
+        resumption& operator=(const resumption&) = delete;
+        ~resumption() {
+          resuming_on_this_thread = nullptr;
+          // An exception out of the handler would skip the submit below: a task submits instead.
+          // (Asio's awaitables keep a coroutine's own exceptions to its completion handler, which
+          // co_spawn posts after a resumption like this one; this is for any that do escape.)
+          if (std::uncaught_exceptions() > 0) {
+            std::lock_guard lock(ring.mu_);
+            ring.request_submit_locked();
+          }
+        }
+      } scope(*this);
       deliver(finished, true);
-      resuming_on_this_thread = nullptr;
     } else {
       deliver(finished);
     }
