@@ -426,10 +426,7 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
     bool alone = false;
     {
       std::lock_guard lock(mu_);
-      if (closing_) return;
-      reap_locked(finished);
-      refill_locked();
-      submit_locked(&finished);
+      if (!collect_locked(finished)) return;
       alone = finished.size() == 1 && submitted_.empty() && queued_.empty();
     }
     // Re-armed before any coroutine resumes here: one may run long before it suspends, and the
@@ -464,17 +461,22 @@ class ring_state : public std::enable_shared_from_this<ring_state> {
     process_completions();
   }
 
-  // Reaps every CQE, refills from the FIFO, submits and delivers. False once closing.
-  bool process_completions() {
+  // Reaps every CQE, refills from the FIFO, submits and delivers; nothing once closing.
+  void process_completions() {
     operation_list finished;
     {
       std::lock_guard lock(mu_);
-      if (closing_) return false;
-      reap_locked(finished);
-      refill_locked();
-      submit_locked(&finished);
+      if (!collect_locked(finished)) return;
     }
     deliver(finished);
+  }
+
+  // Reaps every CQE into `finished`, refills from the FIFO and submits. False once closing.
+  bool collect_locked(operation_list& finished) {
+    if (closing_) return false;
+    reap_locked(finished);
+    refill_locked();
+    submit_locked(&finished);
     return true;
   }
 
